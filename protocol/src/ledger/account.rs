@@ -1,0 +1,293 @@
+//! One account's share of the derived state, and the walk that derives it: effective
+//! checkpoints and the governing one, the canonical chain (where a fork voids every
+//! branch unless the governing checkpoint decides), revocation, and each record's status.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::{Entry, Parent, Status, VoidReason};
+use crate::chain::ChainSpec;
+use crate::id::{AccountId, RecordId};
+use crate::record::{Checkpoint, Kind};
+
+/// Where an account's canonical walk ended: the next canonical record would sit at
+/// `seq` with this `parent`; `forked` when several records already compete there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frontier {
+    pub seq: u64,
+    pub parent: Parent,
+    pub forked: bool,
+}
+
+impl Default for Frontier {
+    fn default() -> Self {
+        Frontier {
+            seq: 1,
+            parent: Parent::Genesis,
+            forked: false,
+        }
+    }
+}
+
+/// Balances derived for an account (signed: an account can owe).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub stated: i128,
+    pub shortfall: i128,
+    pub incoming: i128,
+    pub debt: i128,
+}
+
+/// What the ledger keeps per account.
+#[derive(Default)]
+pub struct Account {
+    /// Records signed by this account, by seq.
+    pub by_seq: BTreeMap<u64, Vec<RecordId>>,
+    /// Issuer checkpoints of this account.
+    pub checkpoints: Vec<RecordId>,
+    /// Issuer revocations of this account.
+    pub revokes: Vec<RecordId>,
+    /// Canonical chain by seq (before revocation), including settled ids whose bodies
+    /// the set lacks.
+    pub chain: BTreeMap<u64, RecordId>,
+    pub frontier: Frontier,
+    pub governing: Option<RecordId>,
+    /// Records above this seq are revoked.
+    pub revoke_bound: Option<u64>,
+    pub totals: Totals,
+}
+
+/// The result of walking an account from scratch.
+pub struct Walk {
+    pub chain: BTreeMap<u64, RecordId>,
+    pub frontier: Frontier,
+    pub governing: Option<RecordId>,
+    pub revoke_bound: Option<u64>,
+    pub statuses: Vec<(RecordId, Status)>,
+}
+
+fn checkpoint_of<'a>(entries: &'a HashMap<RecordId, Entry>, id: &RecordId) -> &'a Checkpoint {
+    entries[id]
+        .record
+        .body()
+        .checkpoint()
+        .expect("indexed as a checkpoint")
+}
+
+impl Account {
+    /// The revocation bound for a given governing checkpoint.
+    fn bound(&self, entries: &HashMap<RecordId, Entry>, governing_seq: u64) -> Option<u64> {
+        self.revokes
+            .iter()
+            .filter_map(|r| match &entries[r].record.body().kind {
+                Kind::Revoke(rv) => Some(rv.after_seq),
+                _ => None,
+            })
+            .min()
+            .map(|after| after.max(governing_seq))
+    }
+
+    /// Derives the account's chain and every record's status from the set alone.
+    pub fn walk(&self, me: AccountId, spec: &ChainSpec, entries: &HashMap<RecordId, Entry>) -> Walk {
+        let governing = self.governing(me, spec, entries);
+        let g = governing.map(|g| checkpoint_of(entries, &g));
+        let revoke_bound = self.bound(entries, g.map_or(0, |c| c.at_seq));
+
+        // The settled path: from the governing checkpoint's head down through parents.
+        let mut path = BTreeMap::new();
+        if let Some(c) = g {
+            let (mut seq, mut id) = (c.at_seq, c.head);
+            loop {
+                path.insert(seq, id);
+                match entries.get(&id) {
+                    Some(e) if e.record.signer() == me && e.record.seq() == seq => {
+                        match e.parent {
+                            Some(Parent::Record(p)) if seq > 1 => {
+                                seq -= 1;
+                                id = p;
+                            }
+                            _ => break,
+                        }
+                    }
+                    _ => break,
+                }
+            }
+        }
+
+        let seqs: BTreeSet<u64> = self.by_seq.keys().chain(path.keys()).copied().collect();
+        let mut chain = BTreeMap::new();
+        let mut statuses = Vec::new();
+        let mut cur = Some(Parent::Genesis);
+        let mut end: Option<Frontier> = None;
+        let mut next = 1u64;
+        let empty = Vec::new();
+        for k in seqs {
+            if k > next {
+                if let Some(p) = cur.take() {
+                    end = Some(Frontier {
+                        seq: next,
+                        parent: p,
+                        forked: false,
+                    });
+                }
+            }
+            let recs = self.by_seq.get(&k).unwrap_or(&empty);
+            let parent_of = |r: &RecordId| entries[r].parent;
+            if let Some(&settled) = path.get(&k) {
+                for r in recs {
+                    let s = if *r == settled {
+                        Status::Canonical
+                    } else if cur.is_some() && parent_of(r) == cur {
+                        Status::Void(VoidReason::Fork)
+                    } else {
+                        Status::Void(VoidReason::AfterVoid)
+                    };
+                    statuses.push((*r, s));
+                }
+                chain.insert(k, settled);
+                cur = Some(Parent::Record(settled));
+                end = None;
+            } else if let Some(p) = cur {
+                let candidates: Vec<RecordId> = recs
+                    .iter()
+                    .filter(|r| parent_of(r) == Some(p))
+                    .copied()
+                    .collect();
+                for r in recs {
+                    if !candidates.contains(r) {
+                        statuses.push((*r, Status::Void(VoidReason::AfterVoid)));
+                    }
+                }
+                if candidates.len() == 1 {
+                    statuses.push((candidates[0], Status::Canonical));
+                    chain.insert(k, candidates[0]);
+                    cur = Some(Parent::Record(candidates[0]));
+                } else {
+                    for r in &candidates {
+                        statuses.push((*r, Status::Void(VoidReason::Fork)));
+                    }
+                    end = Some(Frontier {
+                        seq: k,
+                        parent: p,
+                        forked: candidates.len() > 1,
+                    });
+                    cur = None;
+                }
+            } else {
+                for r in recs {
+                    statuses.push((*r, Status::Void(VoidReason::AfterVoid)));
+                }
+            }
+            next = k + 1;
+        }
+        if let Some(p) = cur {
+            end = Some(Frontier {
+                seq: next,
+                parent: p,
+                forked: false,
+            });
+        }
+        if let Some(bound) = revoke_bound {
+            for (id, s) in statuses.iter_mut() {
+                if entries[id].record.seq() > bound {
+                    *s = Status::Void(VoidReason::Revoked);
+                }
+            }
+        }
+        Walk {
+            chain,
+            frontier: end.unwrap_or_default(),
+            governing,
+            revoke_bound,
+            statuses,
+        }
+    }
+
+    /// The governing checkpoint: the effective one with the highest `at_seq`; ties go
+    /// to the lowest issuer index, then the issuer's later seq, then the lowest id.
+    fn governing(
+        &self,
+        me: AccountId,
+        spec: &ChainSpec,
+        entries: &HashMap<RecordId, Entry>,
+    ) -> Option<RecordId> {
+        let effective = self.effective(me, entries);
+        self.checkpoints
+            .iter()
+            .filter(|c| effective.get(*c).copied().unwrap_or(false))
+            .max_by_key(|id| {
+                let r = &entries[*id].record;
+                let at = checkpoint_of(entries, id).at_seq;
+                let issuer = spec.issuer_index(&r.signer()).unwrap_or(usize::MAX);
+                (at, std::cmp::Reverse(issuer), r.seq(), std::cmp::Reverse(**id))
+            })
+            .copied()
+    }
+
+    /// Which checkpoints are effective: previous effective or empty, head (where known)
+    /// the account's transfer at `at_seq` with at least the settled balance, and head
+    /// descending from the previous checkpoint's head (where both are known).
+    fn effective(&self, me: AccountId, entries: &HashMap<RecordId, Entry>) -> HashMap<RecordId, bool> {
+        let mut memo: HashMap<RecordId, bool> = HashMap::new();
+        for &start in &self.checkpoints {
+            let mut stack = vec![start];
+            while let Some(&top) = stack.last() {
+                if memo.contains_key(&top) {
+                    stack.pop();
+                    continue;
+                }
+                let c = checkpoint_of(entries, &top);
+                if let Some(p) = c.previous {
+                    if !memo.contains_key(&p) {
+                        stack.push(p);
+                        continue;
+                    }
+                }
+                let prev = c.previous.map(|p| (memo[&p], checkpoint_of(entries, &p)));
+                let ok = prev.is_none_or(|(ok, _)| ok)
+                    && head_fits(me, c, entries)
+                    && prev.is_none_or(|(_, pc)| descends(me, c, pc, entries));
+                memo.insert(top, ok);
+                stack.pop();
+            }
+        }
+        memo
+    }
+}
+
+/// Where the head is in the set: it is the account's transfer at `at_seq`, and the
+/// settled balance is not above the head's.
+fn head_fits(me: AccountId, c: &Checkpoint, entries: &HashMap<RecordId, Entry>) -> bool {
+    let Some(h) = entries.get(&c.head) else {
+        return true;
+    };
+    let b = h.record.body();
+    match &b.kind {
+        Kind::Transfer(t) => b.signer == me && b.seq == c.at_seq && c.balance <= t.balance,
+        _ => false,
+    }
+}
+
+/// Where both heads are in the set: `c`'s head descends from `p`'s. Undetermined (a
+/// record on the way is missing) counts as descending: nothing in the set refutes it.
+fn descends(me: AccountId, c: &Checkpoint, p: &Checkpoint, entries: &HashMap<RecordId, Entry>) -> bool {
+    if !entries.contains_key(&c.head) || !entries.contains_key(&p.head) {
+        return true;
+    }
+    let (mut seq, mut id) = (c.at_seq, c.head);
+    while seq > p.at_seq {
+        let Some(e) = entries.get(&id) else {
+            return true;
+        };
+        if e.record.signer() != me || e.record.seq() != seq {
+            return false;
+        }
+        match e.parent {
+            Some(Parent::Record(parent)) => {
+                id = parent;
+                seq -= 1;
+            }
+            _ => return false,
+        }
+    }
+    id == p.head
+}

@@ -1,0 +1,260 @@
+//! Intake: the rules a record must pass before it may enter the set. Step 1 needs
+//! nothing but the record and the chain spec; step 2 (the chain rules) runs once the
+//! record's dependencies are in the set and looks only at its own ancestry, so every
+//! node reaches the same verdict.
+
+use std::collections::{HashMap, HashSet};
+
+use super::{Entry, Parent, Window};
+use crate::chain::ChainSpec;
+use crate::id::RecordId;
+use crate::record::{Body, Kind};
+use crate::reject::Reject;
+
+/// Step 1: the rules a body must meet on its own.
+pub fn check_alone(body: &Body, spec: &ChainSpec) -> Result<(), Reject> {
+    if body.seq == 0 {
+        return Err(Reject::SeqZero);
+    }
+    if body.prev.is_none() != (body.seq == 1) {
+        return Err(Reject::PrevShape);
+    }
+    let issuer = spec.is_issuer(&body.signer);
+    match &body.kind {
+        Kind::Transfer(t) => {
+            if issuer {
+                return Err(Reject::KindNotAllowed { kind: "transfer" });
+            }
+            if t.amount == 0 && t.claims.is_empty() {
+                return Err(Reject::FreeRecord);
+            }
+            if t.to.is_none() != (t.amount == 0) {
+                return Err(Reject::Recipient {
+                    reason: "`to` must be empty exactly when the amount is 0",
+                });
+            }
+            if t.to == Some(body.signer) {
+                return Err(Reject::Recipient {
+                    reason: "pays itself",
+                });
+            }
+        }
+        Kind::Mint(m) => {
+            if !issuer {
+                return Err(Reject::KindNotAllowed { kind: "mint" });
+            }
+            if m.amount == 0 {
+                return Err(Reject::ZeroMint);
+            }
+            if spec.is_issuer(&m.to) {
+                return Err(Reject::Recipient {
+                    reason: "mint to an issuer",
+                });
+            }
+        }
+        Kind::Checkpoint(c) => {
+            if !issuer {
+                return Err(Reject::KindNotAllowed { kind: "checkpoint" });
+            }
+            if c.at_seq == 0 {
+                return Err(Reject::CheckpointShape { reason: "at_seq 0" });
+            }
+            if spec.is_issuer(&c.account) {
+                return Err(Reject::Recipient {
+                    reason: "checkpoint of an issuer",
+                });
+            }
+        }
+        Kind::Revoke(r) => {
+            if !issuer {
+                return Err(Reject::KindNotAllowed { kind: "revoke" });
+            }
+            if spec.is_issuer(&r.account) {
+                return Err(Reject::Recipient {
+                    reason: "revoke of an issuer",
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The records that must be in the set before this one may enter.
+pub fn dependencies(body: &Body) -> Vec<RecordId> {
+    match &body.kind {
+        Kind::Transfer(t) => body.prev.iter().chain(t.claims.iter()).copied().collect(),
+        Kind::Checkpoint(c) => c.previous.iter().copied().collect(),
+        Kind::Mint(_) | Kind::Revoke(_) => Vec::new(),
+    }
+}
+
+/// What step 2 derives about an admitted record.
+pub struct Admitted {
+    /// For a transfer: the signer's record at seq-1 (through a checkpoint, its head).
+    pub parent: Option<Parent>,
+    /// For a transfer: what its window since the last checkpoint holds, itself included.
+    pub window: Window,
+}
+
+/// Step 2: the chain rules, evaluated on the record's own ancestry (all in the set).
+pub fn check_rules(
+    body: &Body,
+    spec: &ChainSpec,
+    entries: &HashMap<RecordId, Entry>,
+    claimers: &HashMap<RecordId, Vec<RecordId>>,
+) -> Result<Admitted, Reject> {
+    match &body.kind {
+        Kind::Transfer(t) => check_transfer(body, t, spec, entries, claimers),
+        Kind::Checkpoint(c) => {
+            if let Some(prev) = c.previous {
+                let p = entries.get(&prev).expect("dependency in set");
+                let ok = match p.record.body().checkpoint() {
+                    Some(pc) => pc.account == c.account && pc.at_seq <= c.at_seq,
+                    None => false,
+                };
+                if !ok {
+                    return Err(Reject::CheckpointShape {
+                        reason: "previous is not an earlier checkpoint of the account",
+                    });
+                }
+            }
+            Ok(no_chain())
+        }
+        Kind::Mint(_) | Kind::Revoke(_) => Ok(no_chain()),
+    }
+}
+
+fn no_chain() -> Admitted {
+    Admitted {
+        parent: None,
+        window: Window::default(),
+    }
+}
+
+fn check_transfer(
+    body: &Body,
+    t: &crate::record::Transfer,
+    spec: &ChainSpec,
+    entries: &HashMap<RecordId, Entry>,
+    claimers: &HashMap<RecordId, Vec<RecordId>>,
+) -> Result<Admitted, Reject> {
+    let me = body.signer;
+    // Rule 1: prev, and the state the chain continues from.
+    let (parent, prev_balance, window) = match body.prev {
+        None => (Parent::Genesis, 0, Window::starting_at(body.seq)),
+        Some(prev) => {
+            let p = entries.get(&prev).expect("dependency in set");
+            let pb = p.record.body();
+            match &pb.kind {
+                Kind::Transfer(pt) if pb.signer == me && pb.seq + 1 == body.seq => {
+                    (Parent::Record(prev), pt.balance, p.window)
+                }
+                Kind::Checkpoint(c) if c.account == me && c.at_seq + 1 == body.seq => (
+                    Parent::Record(c.head),
+                    c.balance,
+                    Window::starting_at(body.seq),
+                ),
+                _ => return Err(Reject::BadPrev),
+            }
+        }
+    };
+
+    // Rule 2: claims name payments to the signer, none twice since the last checkpoint.
+    let mut seen = HashSet::with_capacity(t.claims.len());
+    let mut claimed: u64 = 0;
+    for c in &t.claims {
+        if !seen.insert(*c) {
+            return Err(Reject::DoubleClaim { id: *c });
+        }
+        let x = entries.get(c).expect("dependency in set");
+        let amount = match &x.record.body().kind {
+            Kind::Transfer(xt) if xt.to == Some(me) => xt.amount,
+            Kind::Mint(m) if m.to == me => m.amount,
+            _ => return Err(Reject::ClaimNotPayable { id: *c }),
+        };
+        if let Some(others) = claimers.get(c) {
+            for y in others {
+                if in_window_ancestry(*y, parent, window.start, entries) {
+                    return Err(Reject::DoubleClaim { id: *c });
+                }
+            }
+        }
+        claimed = claimed.checked_add(amount).ok_or(Reject::Overflow)?;
+    }
+
+    // Rule 3: the balance follows.
+    let expected = prev_balance
+        .checked_add(claimed)
+        .ok_or(Reject::Overflow)?
+        .checked_sub(t.amount)
+        .ok_or(Reject::Underflow)?;
+    if t.balance != expected {
+        return Err(Reject::BalanceMismatch {
+            stated: t.balance,
+            expected,
+        });
+    }
+
+    // Rule 4: offline limits since the last checkpoint.
+    let limits = spec.limits;
+    if t.amount > limits.max_single {
+        return Err(Reject::OverSingleLimit {
+            amount: t.amount,
+            max: limits.max_single,
+        });
+    }
+    let sent = window.sent.checked_add(t.amount).ok_or(Reject::Overflow)?;
+    if sent > limits.max_cumulative {
+        return Err(Reject::OverCumulativeLimit {
+            total: sent,
+            max: limits.max_cumulative,
+        });
+    }
+    let count = window.count + u64::from(t.amount > 0);
+    if count > limits.max_count {
+        return Err(Reject::OverCountLimit {
+            count,
+            max: limits.max_count,
+        });
+    }
+    Ok(Admitted {
+        parent: Some(parent),
+        window: Window {
+            start: window.start,
+            sent,
+            count,
+        },
+    })
+}
+
+/// Whether `y` lies on the ancestry that ends at `parent`, within the window that
+/// starts at seq `start` (the window never crosses a checkpoint, so every step is a
+/// transfer of the same account, all in the set).
+fn in_window_ancestry(
+    y: RecordId,
+    parent: Parent,
+    start: u64,
+    entries: &HashMap<RecordId, Entry>,
+) -> bool {
+    let Some(ye) = entries.get(&y) else {
+        return false;
+    };
+    let y_seq = ye.record.seq();
+    if y_seq < start {
+        return false;
+    }
+    let mut cur = parent;
+    while let Parent::Record(id) = cur {
+        if id == y {
+            return true;
+        }
+        let Some(e) = entries.get(&id) else {
+            return false;
+        };
+        if e.record.seq() <= y_seq || e.record.seq() <= start {
+            return false;
+        }
+        cur = e.parent.unwrap_or(Parent::Genesis);
+    }
+    false
+}

@@ -1,0 +1,394 @@
+//! The CRDT ledger: a grow-only, dependency-closed set of valid signed records keyed by
+//! id, and the state derived from it (chains, statuses, balances, conflicts). Merge is
+//! set union; the derived state is a function of the set alone, never of arrival order,
+//! and is kept up to date incrementally.
+
+mod account;
+mod conflict;
+mod digest;
+mod intake;
+mod orphans;
+mod refused;
+mod set;
+mod settle;
+mod status;
+mod view;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use rand_core::CryptoRng;
+
+pub use conflict::{Conflict, ConflictProof, ProofError};
+pub use intake::check_alone;
+pub use set::{NativeSet, RecordSet};
+pub use status::{Changes, Status, VoidReason};
+pub use view::{AccountView, Lookup, Tip};
+
+use crate::chain::{ChainId, ChainSpec, SpecError};
+use crate::id::{AccountId, RecordId};
+use crate::record::verify::Verifier;
+use crate::record::{self, Kind, Record};
+use crate::reject::Reject;
+use crate::wire;
+use account::Account;
+use orphans::OrphanPool;
+use refused::RefusedCache;
+
+/// Bounds on what the ledger keeps outside the set.
+#[derive(Clone, Copy, Debug)]
+pub struct LedgerConfig {
+    /// Most records waiting for dependencies.
+    pub max_orphans: usize,
+    /// Most refused ids remembered.
+    pub max_refused: usize,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig {
+            max_orphans: 10_000,
+            max_refused: 65_536,
+        }
+    }
+}
+
+/// A transfer's predecessor in its signer's chain: nothing (seq 1) or a record id (the
+/// transfer at seq-1, or the head a checkpoint at seq-1 names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Parent {
+    /// The chain starts here.
+    Genesis,
+    /// The record at seq-1.
+    Record(RecordId),
+}
+
+/// What a transfer's window since its chain's last checkpoint holds, itself included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Window {
+    /// Seq of the window's first record.
+    pub start: u64,
+    /// Amount sent in the window.
+    pub sent: u64,
+    /// Transfers with a positive amount in the window.
+    pub count: u64,
+}
+
+impl Window {
+    fn starting_at(seq: u64) -> Self {
+        Window {
+            start: seq,
+            sent: 0,
+            count: 0,
+        }
+    }
+}
+
+/// A record in the set and what is derived about it.
+pub(crate) struct Entry {
+    pub record: Arc<Record>,
+    /// `None` only between entering and the end of the operation.
+    pub status: Option<Status>,
+    pub parent: Option<Parent>,
+    pub window: Window,
+    /// Canonical records that claim this one.
+    pub canonical_claimers: u32,
+}
+
+/// The ledger: record set plus derived state.
+pub struct Ledger<S: RecordSet = NativeSet> {
+    spec: ChainSpec,
+    chain_id: ChainId,
+    verifier: Verifier,
+    set: S,
+    entries: HashMap<RecordId, Entry>,
+    accounts: BTreeMap<AccountId, Account>,
+    /// claimed id -> records in the set that claim it.
+    claimers: HashMap<RecordId, Vec<RecordId>>,
+    /// head id -> checkpoints naming it.
+    heads: HashMap<RecordId, Vec<RecordId>>,
+    /// Received payments (transfers and mints) by recipient.
+    received: HashMap<AccountId, Vec<RecordId>>,
+    /// (account, seq) holding more than one record.
+    forks: BTreeSet<(AccountId, u64)>,
+    orphans: OrphanPool,
+    refused: RefusedCache,
+    // Work of the operation under way.
+    pending: Vec<RecordId>,
+    dirty: BTreeSet<AccountId>,
+    balance_dirty: BTreeSet<AccountId>,
+    changes: Changes,
+}
+
+impl Ledger<NativeSet> {
+    /// An empty ledger for the network `spec`, with default bounds.
+    pub fn new(spec: ChainSpec) -> Result<Self, SpecError> {
+        Self::with_set(spec, LedgerConfig::default(), NativeSet::default())
+    }
+}
+
+impl<S: RecordSet> Ledger<S> {
+    /// An empty ledger over a given record set.
+    pub fn with_set(spec: ChainSpec, config: LedgerConfig, set: S) -> Result<Self, SpecError> {
+        spec.validate()?;
+        let chain_id = spec.chain_id();
+        Ok(Ledger {
+            verifier: Verifier::new(chain_id),
+            spec,
+            chain_id,
+            set,
+            entries: HashMap::new(),
+            accounts: BTreeMap::new(),
+            claimers: HashMap::new(),
+            heads: HashMap::new(),
+            received: HashMap::new(),
+            forks: BTreeSet::new(),
+            orphans: OrphanPool::new(config.max_orphans),
+            refused: RefusedCache::new(config.max_refused),
+            pending: Vec::new(),
+            dirty: BTreeSet::new(),
+            balance_dirty: BTreeSet::new(),
+            changes: Changes::default(),
+        })
+    }
+
+    /// The network's genesis spec.
+    pub fn spec(&self) -> &ChainSpec {
+        &self.spec
+    }
+
+    /// The network's chain id.
+    pub fn chain_id(&self) -> ChainId {
+        self.chain_id
+    }
+
+    /// The record set.
+    pub fn set(&self) -> &S {
+        &self.set
+    }
+
+    /// How many records the set holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether the set holds this record.
+    pub fn contains(&self, id: &RecordId) -> bool {
+        self.entries.contains_key(id)
+    }
+
+    /// Whether this id is known at all: in the set, waiting, or refused before.
+    pub fn is_known(&self, id: &RecordId) -> bool {
+        self.entries.contains_key(id) || self.orphans.contains(id) || self.refused.get(id).is_some()
+    }
+
+    /// A record of the set.
+    pub fn get(&self, id: &RecordId) -> Option<&Record> {
+        self.entries.get(id).map(|e| e.record.as_ref())
+    }
+
+    /// A record's status, if it is in the set.
+    pub fn status(&self, id: &RecordId) -> Option<Status> {
+        self.entries.get(id).and_then(|e| e.status)
+    }
+
+    /// Merges one signed record, checking its signature alone.
+    pub fn insert(&mut self, signed: wire::SignedRecord) -> Changes {
+        let id = RecordId::of_body(&signed.body);
+        if self.is_known(&id) {
+            self.changes.known += 1;
+        } else {
+            match self.parse_alone(signed) {
+                Err(e) => self.refuse(id, e),
+                Ok(p) => match p.verify(&mut self.verifier) {
+                    Ok(r) => self.admit(r),
+                    Err(e) => self.refuse(id, e),
+                },
+            }
+        }
+        self.finish()
+    }
+
+    /// Merges a batch of signed records (set union), checking signatures in one batch.
+    /// Records already known are skipped before any signature check. `rng` draws the
+    /// batch verifier's coefficients and must be unpredictable to signers.
+    pub fn merge<R: CryptoRng>(&mut self, batch: Vec<wire::SignedRecord>, rng: &mut R) -> Changes {
+        let mut parsed = Vec::with_capacity(batch.len());
+        let mut seen = HashSet::with_capacity(batch.len());
+        for signed in batch {
+            let id = RecordId::of_body(&signed.body);
+            if self.is_known(&id) || !seen.insert(id) {
+                self.changes.known += 1;
+                continue;
+            }
+            match self.parse_alone(signed) {
+                Err(e) => self.refuse(id, e),
+                Ok(p) => parsed.push(p),
+            }
+        }
+        for v in record::verify_batch(parsed, &mut self.verifier, rng) {
+            match v {
+                Ok(r) => self.admit(r),
+                Err((id, e)) => self.refuse(id, e),
+            }
+        }
+        self.finish()
+    }
+
+    /// Merges records whose signatures were verified before (a store replaying what it
+    /// acknowledged): everything else is checked as usual.
+    pub fn merge_verified(&mut self, records: Vec<Record>) -> Changes {
+        for r in records {
+            if self.is_known(&r.id()) {
+                self.changes.known += 1;
+                continue;
+            }
+            match intake::check_alone(r.body(), &self.spec) {
+                Err(e) => self.refuse(r.id(), e),
+                Ok(()) => self.admit(r),
+            }
+        }
+        self.finish()
+    }
+
+    fn parse_alone(&self, signed: wire::SignedRecord) -> Result<record::Parsed, Reject> {
+        let p = record::parse(signed)?;
+        intake::check_alone(&p.body, &self.spec)?;
+        Ok(p)
+    }
+
+    fn finish(&mut self) -> Changes {
+        self.settle();
+        let mut c = std::mem::take(&mut self.changes);
+        c.orphaned.retain(|id| self.orphans.contains(id));
+        c
+    }
+
+    /// Takes a verified record in: orphan pool, refusal, or the set (then wakes the
+    /// orphans that waited for it).
+    fn admit(&mut self, record: Record) {
+        let mut queue = VecDeque::from([record]);
+        while let Some(r) = queue.pop_front() {
+            let id = r.id();
+            let deps = intake::dependencies(r.body());
+            if let Some(bad) = deps.iter().find(|d| self.refused.get(d).is_some()) {
+                self.refuse(id, Reject::DependsOnRefused { id: *bad });
+                continue;
+            }
+            let mut missing: Vec<RecordId> = deps
+                .iter()
+                .filter(|d| !self.entries.contains_key(d))
+                .copied()
+                .collect();
+            if !missing.is_empty() {
+                missing.sort();
+                missing.dedup();
+                let evicted = self.orphans.insert(r, missing);
+                self.changes.orphaned.push(id);
+                self.changes.evicted.extend(evicted);
+                continue;
+            }
+            match intake::check_rules(r.body(), &self.spec, &self.entries, &self.claimers) {
+                Err(e) => self.refuse(id, e),
+                Ok(admitted) => {
+                    self.enter(r, admitted);
+                    queue.extend(self.orphans.arrived(&id));
+                }
+            }
+        }
+    }
+
+    /// Refuses a record, and every orphan that waited for it.
+    fn refuse(&mut self, id: RecordId, why: Reject) {
+        // A bad signature says nothing about the body: another signature over the same
+        // body may be good, so only body-level verdicts are remembered by id.
+        if why.is_about_body() {
+            self.refused.insert(id, why.clone());
+        }
+        self.changes.refused.push((id, why));
+        let mut stack = vec![id];
+        while let Some(x) = stack.pop() {
+            for o in self.orphans.refused(&x) {
+                let why = Reject::DependsOnRefused { id: x };
+                self.refused.insert(o, why.clone());
+                self.changes.refused.push((o, why));
+                stack.push(o);
+            }
+        }
+    }
+
+    /// Adds an admitted record to the set and its indexes; its status is settled at the
+    /// end of the operation.
+    fn enter(&mut self, record: Record, admitted: intake::Admitted) {
+        let id = record.id();
+        let record = Arc::new(record);
+        self.set.insert(record.clone());
+        let body = record.body();
+        let owner = body.signer;
+        let at_seq = self.accounts.entry(owner).or_default().by_seq.entry(body.seq).or_default();
+        at_seq.push(id);
+        if at_seq.len() == 2 {
+            self.forks.insert((owner, body.seq));
+            self.changes.conflicts.push((owner, body.seq));
+        }
+        match &body.kind {
+            Kind::Transfer(t) => {
+                for c in &t.claims {
+                    self.claimers.entry(*c).or_default().push(id);
+                }
+                if let Some(to) = t.to {
+                    self.accounts.entry(to).or_default();
+                    self.received.entry(to).or_default().push(id);
+                }
+            }
+            Kind::Mint(m) => {
+                self.accounts.entry(m.to).or_default();
+                self.received.entry(m.to).or_default().push(id);
+            }
+            Kind::Checkpoint(c) => {
+                self.accounts.entry(c.account).or_default().checkpoints.push(id);
+                self.heads.entry(c.head).or_default().push(id);
+                self.dirty.insert(c.account);
+            }
+            Kind::Revoke(r) => {
+                self.accounts.entry(r.account).or_default().revokes.push(id);
+                self.dirty.insert(r.account);
+            }
+        }
+        self.entries.insert(
+            id,
+            Entry {
+                record,
+                status: None,
+                parent: admitted.parent,
+                window: admitted.window,
+                canonical_claimers: 0,
+            },
+        );
+        self.pending.push(id);
+        self.changes.added.push(id);
+    }
+}
+
+impl Reject {
+    /// Whether the verdict follows from the body bytes alone (so it holds for any
+    /// signature over them and may be remembered by id).
+    pub fn is_about_body(&self) -> bool {
+        !matches!(
+            self,
+            Reject::BadSignature
+                | Reject::NonCanonicalR
+                | Reject::NonCanonicalS
+                | Reject::Oversized { .. }
+                | Reject::FieldLength {
+                    field: "signature",
+                    ..
+                }
+        )
+    }
+}

@@ -1,0 +1,206 @@
+//! Records: a signed body that is never re-encoded, named by the BLAKE3 hash of its bytes.
+//! Parsing (size, canonical bytes, exact field lengths), signing with domain separation,
+//! and verification, single and batch, with one verdict either way.
+
+pub mod body;
+pub mod canonical;
+pub mod verify;
+
+use ed25519_dalek::{Signer, SigningKey};
+use prost::Message;
+use rand_core::CryptoRng;
+
+pub use body::{Body, Checkpoint, Kind, MAX_CLAIMS, MAX_TEXT_BYTES, Mint, Revoke, Transfer};
+
+use crate::chain::ChainId;
+use crate::id::{AccountId, RecordId};
+use crate::reject::Reject;
+use crate::wire;
+
+/// Largest encoded `SignedRecord`, in bytes.
+pub const MAX_RECORD_BYTES: usize = 1024;
+
+/// A record whose bytes parsed and whose signature verified: the only kind the ledger holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    id: RecordId,
+    body: Body,
+    body_bytes: Vec<u8>,
+    signature: [u8; 64],
+}
+
+/// A record whose bytes parsed, signature not yet checked.
+#[derive(Clone, Debug)]
+pub struct Parsed {
+    /// BLAKE3 of the body bytes.
+    pub id: RecordId,
+    /// The typed body.
+    pub body: Body,
+    body_bytes: Vec<u8>,
+    signature: [u8; 64],
+}
+
+/// Decodes a `SignedRecord` from bytes, bounding the size first.
+pub fn decode_signed(bytes: &[u8]) -> Result<wire::SignedRecord, Reject> {
+    if bytes.len() > MAX_RECORD_BYTES {
+        return Err(Reject::Oversized {
+            len: bytes.len(),
+            max: MAX_RECORD_BYTES,
+        });
+    }
+    wire::SignedRecord::decode(bytes).map_err(|e| Reject::Undecodable {
+        reason: e.to_string(),
+    })
+}
+
+/// Parses a signed record: size, signature length, canonical body bytes, field lengths.
+pub fn parse(signed: wire::SignedRecord) -> Result<Parsed, Reject> {
+    let len = signed.encoded_len();
+    if len > MAX_RECORD_BYTES {
+        return Err(Reject::Oversized {
+            len,
+            max: MAX_RECORD_BYTES,
+        });
+    }
+    let signature: [u8; 64] =
+        signed
+            .signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| Reject::FieldLength {
+                field: "signature",
+                len: signed.signature.len(),
+                want: "64",
+            })?;
+    canonical::check_body(&signed.body)?;
+    let w = wire::RecordBody::decode(signed.body.as_slice()).map_err(|e| Reject::Undecodable {
+        reason: e.to_string(),
+    })?;
+    let body = Body::from_wire(w)?;
+    Ok(Parsed {
+        id: RecordId::of_body(&signed.body),
+        body,
+        body_bytes: signed.body,
+        signature,
+    })
+}
+
+impl Parsed {
+    /// The signer's key bytes.
+    pub fn key(&self) -> &[u8; 32] {
+        &self.body.signer.0
+    }
+
+    /// The signature bytes.
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.signature
+    }
+
+    /// The exact body bytes.
+    pub fn body_bytes(&self) -> &[u8] {
+        &self.body_bytes
+    }
+
+    /// Checks the signature and yields the record.
+    pub fn verify(self, verifier: &mut verify::Verifier) -> Result<Record, Reject> {
+        verifier.verify(&self.body.signer.0, &self.signature, &self.body_bytes)?;
+        Ok(self.into_record())
+    }
+
+    /// Accepts the record without checking its signature: only for bytes this node
+    /// verified before and kept in its own durable store.
+    pub fn into_trusted(self) -> Record {
+        self.into_record()
+    }
+
+    fn into_record(self) -> Record {
+        Record {
+            id: self.id,
+            body: self.body,
+            body_bytes: self.body_bytes,
+            signature: self.signature,
+        }
+    }
+}
+
+/// Checks the signatures of many parsed records in one batch; verdicts are those of
+/// [`Parsed::verify`].
+pub fn verify_batch<R: CryptoRng>(
+    parsed: Vec<Parsed>,
+    verifier: &mut verify::Verifier,
+    rng: &mut R,
+) -> Vec<Result<Record, (RecordId, Reject)>> {
+    let items: Vec<(&[u8; 32], &[u8; 64], &[u8])> = parsed
+        .iter()
+        .map(|p| (p.key(), p.signature(), p.body_bytes()))
+        .collect();
+    let verdicts = verifier.verify_batch(&items, rng);
+    parsed
+        .into_iter()
+        .zip(verdicts)
+        .map(|(p, v)| match v {
+            Ok(()) => Ok(p.into_record()),
+            Err(e) => Err((p.id, e)),
+        })
+        .collect()
+}
+
+impl Record {
+    /// The record's id.
+    pub fn id(&self) -> RecordId {
+        self.id
+    }
+
+    /// The typed body.
+    pub fn body(&self) -> &Body {
+        &self.body
+    }
+
+    /// The signer.
+    pub fn signer(&self) -> AccountId {
+        self.body.signer
+    }
+
+    /// The seq in the signer's chain.
+    pub fn seq(&self) -> u64 {
+        self.body.seq
+    }
+
+    /// The exact signed body bytes.
+    pub fn body_bytes(&self) -> &[u8] {
+        &self.body_bytes
+    }
+
+    /// The signature.
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.signature
+    }
+
+    /// The record as it travels.
+    pub fn to_signed(&self) -> wire::SignedRecord {
+        wire::SignedRecord {
+            body: self.body_bytes.clone(),
+            signature: self.signature.to_vec(),
+        }
+    }
+
+    /// The record's encoded size as it travels.
+    pub fn encoded_len(&self) -> usize {
+        self.to_signed().encoded_len()
+    }
+}
+
+/// Signs a body for `chain`: ed25519 over "meshpay/v1" || chain id || body bytes.
+pub fn sign(key: &SigningKey, chain: &ChainId, body: &Body) -> wire::SignedRecord {
+    let bytes = body.encode();
+    let sig = key.sign(&verify::signing_message(chain, &bytes));
+    wire::SignedRecord {
+        body: bytes,
+        signature: sig.to_bytes().to_vec(),
+    }
+}
+
+/// The account (public key) of a signing key.
+pub fn account_of(key: &SigningKey) -> AccountId {
+    AccountId(key.verifying_key().to_bytes())
+}
