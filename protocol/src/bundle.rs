@@ -32,7 +32,10 @@ pub enum BundleError {
 }
 
 /// Encodes a bundle of `records` for the network `spec`.
-pub fn encode<'a>(spec: &ChainSpec, records: impl IntoIterator<Item = &'a wire::SignedRecord>) -> Vec<u8> {
+pub fn encode<'a>(
+    spec: &ChainSpec,
+    records: impl IntoIterator<Item = &'a wire::SignedRecord>,
+) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
     let spec = spec.encode();
     prost::encoding::encode_varint(spec.len() as u64, &mut out);
@@ -44,7 +47,10 @@ pub fn encode<'a>(spec: &ChainSpec, records: impl IntoIterator<Item = &'a wire::
 }
 
 /// Encodes a bundle from ledger records.
-pub fn encode_records<'a>(spec: &ChainSpec, records: impl IntoIterator<Item = &'a Record>) -> Vec<u8> {
+pub fn encode_records<'a>(
+    spec: &ChainSpec,
+    records: impl IntoIterator<Item = &'a Record>,
+) -> Vec<u8> {
     let signed: Vec<wire::SignedRecord> = records.into_iter().map(Record::to_signed).collect();
     encode(spec, &signed)
 }
@@ -78,7 +84,8 @@ fn frame<'a>(bytes: &'a [u8], pos: &mut usize, max: usize) -> Result<&'a [u8], B
     let offset = *pos;
     let mut buf = &bytes[*pos..];
     let before = buf.len();
-    let len = prost::encoding::decode_varint(&mut buf).map_err(|_| BundleError::Truncated { offset })?;
+    let len =
+        prost::encoding::decode_varint(&mut buf).map_err(|_| BundleError::Truncated { offset })?;
     let header = before - buf.len();
     if len > max as u64 {
         return Err(BundleError::Oversized { offset, len, max });

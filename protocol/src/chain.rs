@@ -91,7 +91,9 @@ impl ChainSpec {
                 return Err(SpecError::Invalid("an issuer is listed twice"));
             }
             if crate::record::verify::check_key(&k.0).is_err() {
-                return Err(SpecError::Invalid("an issuer key is not a valid public key"));
+                return Err(SpecError::Invalid(
+                    "an issuer key is not a valid public key",
+                ));
             }
         }
         let l = self.limits;
@@ -112,7 +114,9 @@ impl ChainSpec {
         let issuers = w
             .issuers
             .iter()
-            .map(|k| AccountId::from_slice(k).ok_or(SpecError::Invalid("issuer key of wrong length")))
+            .map(|k| {
+                AccountId::from_slice(k).ok_or(SpecError::Invalid("issuer key of wrong length"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let spec = ChainSpec {
             name: w.name,

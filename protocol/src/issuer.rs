@@ -96,8 +96,7 @@ impl Issuer {
         let Some(&(seq, head, _)) = ledger
             .records_of(&account)
             .iter()
-            .filter(|(_, _, s)| s.is_canonical())
-            .next_back()
+            .rfind(|(_, _, s)| s.is_canonical())
         else {
             return Ok(None);
         };
@@ -105,7 +104,9 @@ impl Issuer {
             .get(&head)
             .and_then(|r| r.body().transfer().map(|t| t.balance))
             .unwrap_or(0);
-        let balance = u64::try_from(view.effective.max(0)).unwrap_or(u64::MAX).min(head_balance);
+        let balance = u64::try_from(view.effective.max(0))
+            .unwrap_or(u64::MAX)
+            .min(head_balance);
         self.checkpoint(store, account, seq, head, balance, view.governing, now_ms)
             .map(Some)
     }
@@ -130,7 +131,12 @@ impl Issuer {
         )
     }
 
-    fn sign<T: SeqStore>(&mut self, store: &mut T, kind: Kind, now_ms: u64) -> Result<wire::SignedRecord, WalletError> {
+    fn sign<T: SeqStore>(
+        &mut self,
+        store: &mut T,
+        kind: Kind,
+        now_ms: u64,
+    ) -> Result<wire::SignedRecord, WalletError> {
         let body = Body {
             signer: self.account,
             seq: self.next_seq,

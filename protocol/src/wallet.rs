@@ -40,7 +40,9 @@ pub enum WalletError {
     #[error("account is frozen (a fork awaits settlement) or revoked")]
     Frozen,
     /// The wallet released a record the ledger does not hold yet: signing now would fork.
-    #[error("wallet's next seq is {wallet}, the ledger's chain ends before {ledger}: merge the wallet's own records first")]
+    #[error(
+        "wallet's next seq is {wallet}, the ledger's chain ends before {ledger}: merge the wallet's own records first"
+    )]
     Unmerged { wallet: u64, ledger: u64 },
     /// Not enough money, even after claiming what is incoming.
     #[error("{available} available, {amount} asked")]
@@ -130,7 +132,12 @@ impl Wallet {
         let incoming: u64 = self
             .claimable(ledger)
             .iter()
-            .map(|id| ledger.get(id).and_then(|r| r.body().payment()).map_or(0, |(_, a)| a))
+            .map(|id| {
+                ledger
+                    .get(id)
+                    .and_then(|r| r.body().payment())
+                    .map_or(0, |(_, a)| a)
+            })
             .fold(0u64, u64::saturating_add);
         let cumulative_left = self.limits.max_cumulative.saturating_sub(tip.window.sent);
         let count_left = tip.window.count < self.limits.max_count;
@@ -173,7 +180,12 @@ impl Wallet {
         let claims = self.claimable(ledger);
         let claimed = claims
             .iter()
-            .map(|id| ledger.get(id).and_then(|r| r.body().payment()).map_or(0, |(_, a)| a))
+            .map(|id| {
+                ledger
+                    .get(id)
+                    .and_then(|r| r.body().payment())
+                    .map_or(0, |(_, a)| a)
+            })
             .try_fold(0u64, u64::checked_add)
             .ok_or(WalletError::Limit("claimed total overflows"))?;
         if amount == 0 && claims.is_empty() {
@@ -190,10 +202,14 @@ impl Wallet {
             return Err(WalletError::Limit("above the single-payment limit"));
         }
         if tip.window.sent.saturating_add(amount) > self.limits.max_cumulative {
-            return Err(WalletError::Limit("above the cumulative limit since the last checkpoint"));
+            return Err(WalletError::Limit(
+                "above the cumulative limit since the last checkpoint",
+            ));
         }
         if amount > 0 && tip.window.count >= self.limits.max_count {
-            return Err(WalletError::Limit("too many payments since the last checkpoint"));
+            return Err(WalletError::Limit(
+                "too many payments since the last checkpoint",
+            ));
         }
         let body = Body {
             signer: self.account,

@@ -87,7 +87,12 @@ impl Account {
     }
 
     /// Derives the account's chain and every record's status from the set alone.
-    pub fn walk(&self, me: AccountId, spec: &ChainSpec, entries: &HashMap<RecordId, Entry>) -> Walk {
+    pub fn walk(
+        &self,
+        me: AccountId,
+        spec: &ChainSpec,
+        entries: &HashMap<RecordId, Entry>,
+    ) -> Walk {
         let governing = self.governing(me, spec, entries);
         let g = governing.map(|g| checkpoint_of(entries, &g));
         let revoke_bound = self.bound(entries, g.map_or(0, |c| c.at_seq));
@@ -99,15 +104,13 @@ impl Account {
             loop {
                 path.insert(seq, id);
                 match entries.get(&id) {
-                    Some(e) if e.record.signer() == me && e.record.seq() == seq => {
-                        match e.parent {
-                            Some(Parent::Record(p)) if seq > 1 => {
-                                seq -= 1;
-                                id = p;
-                            }
-                            _ => break,
+                    Some(e) if e.record.signer() == me && e.record.seq() == seq => match e.parent {
+                        Some(Parent::Record(p)) if seq > 1 => {
+                            seq -= 1;
+                            id = p;
                         }
-                    }
+                        _ => break,
+                    },
                     _ => break,
                 }
             }
@@ -218,7 +221,12 @@ impl Account {
                 let r = &entries[*id].record;
                 let at = checkpoint_of(entries, id).at_seq;
                 let issuer = spec.issuer_index(&r.signer()).unwrap_or(usize::MAX);
-                (at, std::cmp::Reverse(issuer), r.seq(), std::cmp::Reverse(**id))
+                (
+                    at,
+                    std::cmp::Reverse(issuer),
+                    r.seq(),
+                    std::cmp::Reverse(**id),
+                )
             })
             .copied()
     }
@@ -226,7 +234,11 @@ impl Account {
     /// Which checkpoints are effective: previous effective or empty, head (where known)
     /// the account's transfer at `at_seq` with at least the settled balance, and head
     /// descending from the previous checkpoint's head (where both are known).
-    fn effective(&self, me: AccountId, entries: &HashMap<RecordId, Entry>) -> HashMap<RecordId, bool> {
+    fn effective(
+        &self,
+        me: AccountId,
+        entries: &HashMap<RecordId, Entry>,
+    ) -> HashMap<RecordId, bool> {
         let mut memo: HashMap<RecordId, bool> = HashMap::new();
         for &start in &self.checkpoints {
             let mut stack = vec![start];
@@ -269,7 +281,12 @@ fn head_fits(me: AccountId, c: &Checkpoint, entries: &HashMap<RecordId, Entry>) 
 
 /// Where both heads are in the set: `c`'s head descends from `p`'s. Undetermined (a
 /// record on the way is missing) counts as descending: nothing in the set refutes it.
-fn descends(me: AccountId, c: &Checkpoint, p: &Checkpoint, entries: &HashMap<RecordId, Entry>) -> bool {
+fn descends(
+    me: AccountId,
+    c: &Checkpoint,
+    p: &Checkpoint,
+    entries: &HashMap<RecordId, Entry>,
+) -> bool {
     if !entries.contains_key(&c.head) || !entries.contains_key(&p.head) {
         return true;
     }

@@ -78,7 +78,8 @@ impl ConflictProof {
         if bytes.len() > 2 * record::MAX_RECORD_BYTES + 16 {
             return Err(ProofError::Undecodable("too large".into()));
         }
-        let w = wire::ConflictProof::decode(bytes).map_err(|e| ProofError::Undecodable(e.to_string()))?;
+        let w = wire::ConflictProof::decode(bytes)
+            .map_err(|e| ProofError::Undecodable(e.to_string()))?;
         match (w.first, w.second) {
             (Some(first), Some(second)) => Ok(ConflictProof { first, second }),
             _ => Err(ProofError::Undecodable("a record is missing".into())),
@@ -97,7 +98,10 @@ impl<S: RecordSet> Ledger<S> {
 
     /// Whether the account has signed two records at one seq.
     pub fn has_conflict(&self, account: &AccountId) -> bool {
-        self.forks.range((*account, 0)..=(*account, u64::MAX)).next().is_some()
+        self.forks
+            .range((*account, 0)..=(*account, u64::MAX))
+            .next()
+            .is_some()
     }
 
     fn conflict_at(&self, account: AccountId, seq: u64) -> Conflict {

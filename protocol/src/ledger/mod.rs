@@ -14,6 +14,13 @@ mod settle;
 mod status;
 mod view;
 
+#[cfg(test)]
+mod history;
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
@@ -330,7 +337,13 @@ impl<S: RecordSet> Ledger<S> {
         self.set.insert(record.clone());
         let body = record.body();
         let owner = body.signer;
-        let at_seq = self.accounts.entry(owner).or_default().by_seq.entry(body.seq).or_default();
+        let at_seq = self
+            .accounts
+            .entry(owner)
+            .or_default()
+            .by_seq
+            .entry(body.seq)
+            .or_default();
         at_seq.push(id);
         if at_seq.len() == 2 {
             self.forks.insert((owner, body.seq));
@@ -351,7 +364,11 @@ impl<S: RecordSet> Ledger<S> {
                 self.received.entry(m.to).or_default().push(id);
             }
             Kind::Checkpoint(c) => {
-                self.accounts.entry(c.account).or_default().checkpoints.push(id);
+                self.accounts
+                    .entry(c.account)
+                    .or_default()
+                    .checkpoints
+                    .push(id);
                 self.heads.entry(c.head).or_default().push(id);
                 self.dirty.insert(c.account);
             }

@@ -104,7 +104,12 @@ impl<S: RecordSet> Ledger<S> {
         let acct = &self.accounts[&a];
         let (base_seq, base) = match acct.governing {
             Some(g) => {
-                let c = self.entries[&g].record.body().checkpoint().expect("checkpoint").clone();
+                let c = self.entries[&g]
+                    .record
+                    .body()
+                    .checkpoint()
+                    .expect("checkpoint")
+                    .clone();
                 (c.at_seq, i128::from(c.balance))
             }
             None => (0, 0),
@@ -126,7 +131,7 @@ impl<S: RecordSet> Ledger<S> {
     /// A canonical transfer's effect on its signer: (stated delta, shortfall delta).
     /// A claim counts as shortfall when the claimed record is void, or when a lower
     /// canonical record of the signer claimed it already (across a checkpoint).
-    fn effect(&self, id: RecordId) -> (i128, i128) {
+    pub(super) fn effect(&self, id: RecordId) -> (i128, i128) {
         let e = &self.entries[&id];
         let Kind::Transfer(t) = &e.record.body().kind else {
             return (0, 0);

@@ -6,7 +6,7 @@ use crate::id::{AccountId, RecordId};
 use crate::reject::Reject;
 
 /// A record's standing in the derived state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Takes effect.

@@ -108,7 +108,9 @@ impl<S: RecordSet> Ledger<S> {
         if let Some(s) = self.status(id) {
             Lookup::InSet { status: s }
         } else if let Some(m) = self.orphans.missing(id) {
-            Lookup::Waiting { missing: m.to_vec() }
+            Lookup::Waiting {
+                missing: m.to_vec(),
+            }
         } else if let Some(r) = self.refused.get(id) {
             Lookup::Refused { reason: r.clone() }
         } else {

@@ -128,7 +128,8 @@ fn walk(bytes: &[u8], schema: &Schema) -> Result<(), Reject> {
     while pos < bytes.len() {
         let (tag, n) = varint(&bytes[pos..])?;
         pos += n;
-        let number = u32::try_from(tag >> 3).map_err(|_| non_canonical("field number too large"))?;
+        let number =
+            u32::try_from(tag >> 3).map_err(|_| non_canonical("field number too large"))?;
         let wire_type = tag & 7;
         let Some(&(_, field)) = schema.fields.iter().find(|(f, _)| *f == number) else {
             return Err(non_canonical("unknown field"));
@@ -182,8 +183,8 @@ fn walk(bytes: &[u8], schema: &Schema) -> Result<(), Reject> {
 mod tests {
     use super::*;
     use crate::wire;
-    use prost::Message;
     use proptest::prelude::*;
+    use prost::Message;
 
     fn sample() -> Vec<u8> {
         wire::RecordBody {
@@ -220,7 +221,10 @@ mod tests {
         let mut b = sample();
         // seq again at the end: prost would keep the last value.
         b.extend_from_slice(&[2 << 3, 5]);
-        assert_eq!(check_body(&b), Err(non_canonical("fields repeated or out of order")));
+        assert_eq!(
+            check_body(&b),
+            Err(non_canonical("fields repeated or out of order"))
+        );
     }
 
     #[test]
@@ -234,7 +238,10 @@ mod tests {
     fn padded_varint_refused() {
         // seq = 1 written in two bytes.
         let b = [2 << 3, 0x81, 0x00];
-        assert_eq!(check_body(&b), Err(non_canonical("varint not minimally encoded")));
+        assert_eq!(
+            check_body(&b),
+            Err(non_canonical("varint not minimally encoded"))
+        );
     }
 
     #[test]
