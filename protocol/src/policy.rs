@@ -166,3 +166,242 @@ pub fn accept<S: RecordSet>(
     book.consume(nonce, *payment);
     Ok(accepted)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{World, acct, id, transfer};
+    use crate::wire;
+
+    const NONCE: [u8; 16] = [7; 16];
+
+    /// Alice (1) holds 2000; bob (2) asked for 150 under NONCE.
+    fn setup() -> (World, crate::wallet::Wallet, RequestBook) {
+        let mut w = World::new(2);
+        w.mint(acct(1), 2_000);
+        let alice = w.wallet(1);
+        let mut book = RequestBook::default();
+        book.issue(NONCE, 150);
+        (w, alice, book)
+    }
+
+    fn pay(
+        w: &mut World,
+        alice: &mut crate::wallet::Wallet,
+        amount: u64,
+        request: Option<[u8; 16]>,
+    ) -> RecordId {
+        let r = alice
+            .pay(&w.ledger, &mut w.store, acct(2), amount, request, "", 0)
+            .expect("builds");
+        w.apply(&r);
+        id(&r)
+    }
+
+    #[test]
+    fn accepts_once() {
+        let (mut w, mut alice, mut book) = setup();
+        let p = pay(&mut w, &mut alice, 150, Some(NONCE));
+        let ok = accept(&w.ledger, &p, &acct(2), &mut book).expect("accepted");
+        assert_eq!((ok.payer, ok.amount), (acct(1), 150));
+        assert_eq!(
+            accept(&w.ledger, &p, &acct(2), &mut book),
+            Err(Refusal::AlreadyPaid { by: p })
+        );
+    }
+
+    #[test]
+    fn request_rules() {
+        let (mut w, mut alice, mut book) = setup();
+        let none = pay(&mut w, &mut alice, 150, None);
+        assert_eq!(
+            decide(&w.ledger, &none, &acct(2), &book),
+            Err(Refusal::NoRequest)
+        );
+        let other = pay(&mut w, &mut alice, 150, Some([8; 16]));
+        assert_eq!(
+            decide(&w.ledger, &other, &acct(2), &book),
+            Err(Refusal::UnknownRequest)
+        );
+        let wrong = pay(&mut w, &mut alice, 149, Some(NONCE));
+        assert_eq!(
+            decide(&w.ledger, &wrong, &acct(2), &book),
+            Err(Refusal::WrongAmount {
+                asked: 150,
+                paid: 149
+            })
+        );
+        assert_eq!(
+            decide(&w.ledger, &wrong, &acct(3), &book),
+            Err(Refusal::NotToPayee)
+        );
+        book.issue(NONCE, 149);
+        assert!(accept(&w.ledger, &wrong, &acct(2), &mut book).is_ok());
+    }
+
+    #[test]
+    fn unknown_incomplete_and_invalid_payments() {
+        let (mut w, mut alice, book) = setup();
+        assert_eq!(
+            decide(&w.ledger, &RecordId([1; 32]), &acct(2), &book),
+            Err(Refusal::Unknown)
+        );
+        // A payment whose chain the payee lacks waits, and says for what.
+        let mut far = World::new(2);
+        let m = far.mint(acct(5), 500);
+        let mut eve = far.wallet(5);
+        let r = eve
+            .pay(
+                &far.ledger,
+                &mut far.store,
+                acct(2),
+                150,
+                Some(NONCE),
+                "",
+                0,
+            )
+            .expect("builds");
+        w.apply(&r);
+        assert_eq!(
+            decide(&w.ledger, &id(&r), &acct(2), &book),
+            Err(Refusal::Incomplete {
+                missing: vec![id(&m)]
+            })
+        );
+        // An invalid one names the intake rule.
+        let tip = w.ledger.tip(&acct(1)).expect("tip");
+        let claims = w.ledger.unclaimed(&acct(1));
+        let bad = w.sign(
+            1,
+            &transfer(1, tip.seq, tip.prev, claims, Some(acct(2)), 150, 5),
+        );
+        w.apply(&bad);
+        assert!(matches!(
+            decide(&w.ledger, &id(&bad), &acct(2), &book),
+            Err(Refusal::Invalid {
+                reason: Reject::BalanceMismatch { .. }
+            })
+        ));
+        let _ = pay(&mut w, &mut alice, 1, None);
+    }
+
+    /// Alice forks at seq 2 (to 3 and to 4); returns the two branches.
+    fn fork(
+        w: &mut World,
+        alice: &mut crate::wallet::Wallet,
+    ) -> (wire::SignedRecord, wire::SignedRecord) {
+        pay(w, alice, 10, None);
+        let tip = w.ledger.tip(&acct(1)).expect("tip");
+        let m = w.ledger.unclaimed(&acct(1));
+        assert!(m.is_empty());
+        let a = w.sign(
+            1,
+            &transfer(
+                1,
+                tip.seq,
+                tip.prev,
+                vec![],
+                Some(acct(3)),
+                100,
+                tip.balance - 100,
+            ),
+        );
+        let b = w.sign(
+            1,
+            &transfer(
+                1,
+                tip.seq,
+                tip.prev,
+                vec![],
+                Some(acct(4)),
+                200,
+                tip.balance - 200,
+            ),
+        );
+        w.apply(&a);
+        w.apply(&b);
+        (a, b)
+    }
+
+    #[test]
+    fn a_forked_payment_is_not_canonical() {
+        let (mut w, mut alice, book) = setup();
+        let (a, _) = fork(&mut w, &mut alice);
+        let r = decide(&w.ledger, &id(&a), &acct(3), &book);
+        assert!(matches!(r, Err(Refusal::NotCanonical { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn payer_with_a_settled_conflict_or_debt_is_refused() {
+        let (mut w, mut alice, mut book) = setup();
+        let (a, b) = fork(&mut w, &mut alice);
+        // Carol (3) claims branch a; the issuer settles alice on branch b.
+        let carol = w.sign(3, &transfer(3, 1, None, vec![id(&a)], None, 0, 100));
+        w.apply(&carol);
+        let tip_b = crate::record::parse(b.clone()).expect("parses").body;
+        let bal = tip_b.transfer().expect("transfer").balance;
+        let cp = w.issuers[0]
+            .checkpoint(&mut w.store, acct(1), tip_b.seq, id(&b), bal, None, 0)
+            .expect("sign");
+        w.apply(&cp);
+        let mut alice = crate::wallet::Wallet::new(crate::testkit::key(1), &w.spec, 1);
+        let p = pay(&mut w, &mut alice, 150, Some(NONCE));
+        assert_eq!(w.ledger.status(&p), Some(Status::Canonical));
+        assert_eq!(
+            decide(&w.ledger, &p, &acct(2), &book),
+            Err(Refusal::Conflict)
+        );
+        let _ = &mut book;
+    }
+
+    #[test]
+    fn revoked_payer_is_refused() {
+        let (mut w, mut alice, book) = setup();
+        let rv = w.issuers[0]
+            .revoke(&mut w.store, acct(1), 10, "card reported lost", 0)
+            .expect("sign");
+        w.apply(&rv);
+        let p = pay(&mut w, &mut alice, 150, Some(NONCE));
+        assert_eq!(
+            decide(&w.ledger, &p, &acct(2), &book),
+            Err(Refusal::Revoked)
+        );
+    }
+
+    #[test]
+    fn payer_living_on_void_money_is_uncovered() {
+        // Eve (5) forks; alice claims eve's void payment and pays bob with it.
+        let (mut w, _, book) = setup();
+        w.mint(acct(5), 1_000);
+        let mut eve = w.wallet(5);
+        let e1 = eve
+            .pay(&w.ledger, &mut w.store, acct(1), 900, None, "", 0)
+            .expect("builds");
+        let mut eve2 = w.wallet(5);
+        let e2 = eve2
+            .pay(&w.ledger, &mut w.store, acct(6), 900, None, "", 0)
+            .expect("builds");
+        w.apply(&e1);
+        let mut alice = w.wallet(1);
+        let p = pay(&mut w, &mut alice, 150, Some(NONCE));
+        assert!(decide(&w.ledger, &p, &acct(2), &book).is_ok());
+        // Alice now spends more than her own 2000 would cover.
+        let big = alice
+            .pay(&w.ledger, &mut w.store, acct(3), 1_000, None, "", 0)
+            .expect("builds");
+        w.apply(&big);
+        let big2 = alice
+            .pay(&w.ledger, &mut w.store, acct(3), 1_000, None, "", 0)
+            .expect("builds");
+        w.apply(&big2);
+        w.apply(&e2);
+        let v = w.ledger.account(&acct(1)).expect("alice");
+        assert_eq!(v.shortfall, 900);
+        assert_eq!(
+            decide(&w.ledger, &p, &acct(2), &book),
+            Err(Refusal::Uncovered {
+                effective: v.effective
+            })
+        );
+    }
+}

@@ -204,3 +204,118 @@ pub fn sign(key: &SigningKey, chain: &ChainId, body: &Body) -> wire::SignedRecor
 pub fn account_of(key: &SigningKey) -> AccountId {
     AccountId(key.verifying_key().to_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit;
+    use proptest::prelude::*;
+
+    fn arb_id() -> impl Strategy<Value = RecordId> {
+        any::<[u8; 32]>().prop_map(RecordId)
+    }
+
+    fn arb_account() -> impl Strategy<Value = AccountId> {
+        any::<[u8; 32]>().prop_map(AccountId)
+    }
+
+    fn arb_text() -> impl Strategy<Value = String> {
+        "[a-z ]{0,64}"
+    }
+
+    fn arb_kind() -> impl Strategy<Value = Kind> {
+        prop_oneof![
+            (
+                proptest::collection::vec(arb_id(), 0..=MAX_CLAIMS),
+                proptest::option::of(arb_account()),
+                any::<u64>(),
+                any::<u64>(),
+                proptest::option::of(any::<[u8; 16]>()),
+                arb_text()
+            )
+                .prop_map(|(claims, to, amount, balance, request, memo)| {
+                    Kind::Transfer(Transfer {
+                        claims,
+                        to,
+                        amount,
+                        balance,
+                        request,
+                        memo,
+                    })
+                }),
+            (arb_account(), any::<u64>(), arb_text())
+                .prop_map(|(to, amount, memo)| Kind::Mint(Mint { to, amount, memo })),
+            (
+                arb_account(),
+                any::<u64>(),
+                arb_id(),
+                any::<u64>(),
+                proptest::option::of(arb_id())
+            )
+                .prop_map(|(account, at_seq, head, balance, previous)| {
+                    Kind::Checkpoint(Checkpoint {
+                        account,
+                        at_seq,
+                        head,
+                        balance,
+                        previous,
+                    })
+                }),
+            (arb_account(), any::<u64>(), arb_text()).prop_map(|(account, after_seq, reason)| {
+                Kind::Revoke(Revoke {
+                    account,
+                    after_seq,
+                    reason,
+                })
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(testkit::cases()))]
+
+        /// Any body encodes canonically, parses back to itself, and keeps its id.
+        #[test]
+        fn body_round_trip(
+            seed in 0u64..50,
+            seq in any::<u64>(),
+            prev in proptest::option::of(arb_id()),
+            ts in any::<u64>(),
+            kind in arb_kind(),
+        ) {
+            let key = testkit::key(seed);
+            let body = Body { signer: account_of(&key), seq, prev, timestamp_ms: ts, kind };
+            let chain = ChainId([3; 32]);
+            let signed = sign(&key, &chain, &body);
+            let bytes = signed.encode_to_vec();
+            let back = parse(decode_signed(&bytes).expect("decodes")).expect("parses");
+            prop_assert_eq!(&back.body, &body);
+            prop_assert_eq!(back.id, RecordId::of_body(&body.encode()));
+            let record = back.verify(&mut verify::Verifier::new(chain)).expect("verifies");
+            prop_assert_eq!(record.to_signed(), signed);
+        }
+
+        /// Chain specs round-trip and keep their chain id.
+        #[test]
+        fn chain_spec_round_trip(name in "[a-z]{1,64}", n in 1u64..8, single in 1u64..100, extra in 0u64..1000, count in 1u64..50) {
+            let spec = crate::chain::ChainSpec {
+                name,
+                issuers: (0..n).map(|i| account_of(&testkit::key(500 + i))).collect(),
+                limits: crate::chain::Limits { max_single: single, max_cumulative: single + extra, max_count: count },
+            };
+            let back = crate::chain::ChainSpec::decode(&spec.encode()).expect("decodes");
+            prop_assert_eq!(back.chain_id(), spec.chain_id());
+            prop_assert_eq!(back, spec);
+        }
+
+        /// Arbitrary bytes never panic the record decoder.
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..1200)) {
+            if let Ok(s) = decode_signed(&bytes) {
+                let _ = parse(s);
+            }
+            let _ = crate::chain::ChainSpec::decode(&bytes);
+            let _ = crate::bundle::decode(&bytes);
+        }
+    }
+}

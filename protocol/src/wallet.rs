@@ -233,3 +233,85 @@ impl Wallet {
         Ok(record::sign(&self.key, &self.chain, &body))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{World, acct, id};
+
+    struct Broken;
+    impl SeqStore for Broken {
+        type Error = &'static str;
+        fn persist_next_seq(&mut self, _: &AccountId, _: u64) -> Result<(), Self::Error> {
+            Err("disk full")
+        }
+    }
+
+    #[test]
+    fn nothing_is_released_unless_the_seq_is_durable() {
+        let mut w = World::new(1);
+        w.mint(acct(1), 100);
+        let mut alice = w.wallet(1);
+        let r = alice.pay(&w.ledger, &mut Broken, acct(2), 10, None, "", 0);
+        assert_eq!(r, Err(WalletError::Store("disk full".into())));
+        assert_eq!(alice.next_seq(), 1);
+        let r = alice
+            .pay(&w.ledger, &mut w.store, acct(2), 10, None, "", 0)
+            .expect("builds");
+        assert_eq!(w.store.next[&acct(1)], 2);
+        assert_eq!(alice.next_seq(), 2);
+        // Until its record is merged, the wallet refuses to sign at the same seq again.
+        assert_eq!(
+            alice.pay(&w.ledger, &mut w.store, acct(2), 10, None, "", 0),
+            Err(WalletError::Unmerged {
+                wallet: 2,
+                ledger: 1
+            })
+        );
+        w.apply(&r);
+        assert!(
+            alice
+                .pay(&w.ledger, &mut w.store, acct(2), 10, None, "", 0)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn claims_incoming_and_keeps_to_limits() {
+        let mut w = World::new(1);
+        let m1 = w.mint(acct(1), 600);
+        let m2 = w.mint(acct(1), 600);
+        let mut alice = w.wallet(1);
+        assert_eq!(
+            alice.spendable(&w.ledger),
+            1_000,
+            "capped by the single limit"
+        );
+        assert_eq!(
+            alice.pay(&w.ledger, &mut w.store, acct(2), 1_001, None, "", 0),
+            Err(WalletError::Limit("above the single-payment limit"))
+        );
+        assert_eq!(
+            alice.pay(&w.ledger, &mut w.store, acct(1), 1, None, "", 0),
+            Err(WalletError::PaysItself)
+        );
+        let r = w.pay(&mut alice, acct(2), 1_000);
+        let body = crate::record::parse(r).expect("parses").body;
+        let t = body.transfer().expect("transfer");
+        let mut claims = vec![id(&m1), id(&m2)];
+        claims.sort();
+        assert_eq!(t.claims, claims);
+        assert_eq!(t.balance, 200);
+        assert_eq!(
+            alice.pay(&w.ledger, &mut w.store, acct(2), 201, None, "", 0),
+            Err(WalletError::Insufficient {
+                available: 200,
+                amount: 201
+            })
+        );
+        assert_eq!(
+            alice.claim(&w.ledger, &mut w.store, 0),
+            Err(WalletError::NothingToDo)
+        );
+    }
+}
