@@ -22,6 +22,11 @@ impl ChainId {
     pub fn to_hex(&self) -> String {
         crate::id::RecordId(self.0).to_hex()
     }
+
+    /// Parses 64 hex digits.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        crate::id::RecordId::from_hex(s).map(|r| ChainId(r.0))
+    }
 }
 
 /// Offline limits, counted on a chain since its last checkpoint.

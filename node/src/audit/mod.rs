@@ -500,9 +500,7 @@ pub fn audit(bytes: &[u8], expect_chain: Option<ChainId>) -> Result<Audit> {
 
 /// Parses `--expect-chain`: 64 hex digits.
 fn parse_chain_id(s: &str) -> Result<ChainId, String> {
-    RecordId::from_hex(&s.to_ascii_lowercase())
-        .map(|r| ChainId(r.0))
-        .ok_or_else(|| "a chain id is 64 hex digits".to_owned())
+    ChainId::from_hex(s).ok_or_else(|| "a chain id is 64 hex digits".to_owned())
 }
 
 /// The OS CSPRNG, checked once so a failing generator is an error, not a panic later.

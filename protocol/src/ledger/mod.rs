@@ -226,10 +226,12 @@ impl<S: RecordSet> Ledger<S> {
     /// batch verifier's coefficients and must be unpredictable to signers.
     pub fn merge<R: CryptoRng>(&mut self, batch: Vec<wire::SignedRecord>, rng: &mut R) -> Changes {
         let mut parsed = Vec::with_capacity(batch.len());
+        // Copies within the batch are told apart by signature too: a copy with a broken
+        // signature must not hide a good copy of the same body that comes after it.
         let mut seen = HashSet::with_capacity(batch.len());
         for signed in batch {
             let id = RecordId::of_body(&signed.body);
-            if self.is_known(&id) || !seen.insert(id) {
+            if self.is_known(&id) || !seen.insert((id, signed.signature.clone())) {
                 self.changes.known += 1;
                 continue;
             }
@@ -240,6 +242,7 @@ impl<S: RecordSet> Ledger<S> {
         }
         for v in record::verify_batch(parsed, &mut self.verifier, rng) {
             match v {
+                Ok(r) if self.is_known(&r.id()) => self.changes.known += 1,
                 Ok(r) => self.admit(r),
                 Err((id, e)) => self.refuse(id, e),
             }

@@ -832,3 +832,24 @@ fn a_second_signature_over_the_same_body_adds_nothing() {
     let c = w.apply(&s1);
     assert_eq!(c.known, 1);
 }
+
+#[test]
+fn a_broken_copy_does_not_hide_a_good_one_in_the_same_batch() {
+    let (mut w, _, _, pay) = funded();
+    let good = w.sign(2, &transfer(2, 1, None, vec![id(&pay)], None, 0, 100));
+    let mut broken = good.clone();
+    broken.signature[9] ^= 4;
+    let c = w
+        .ledger
+        .merge(vec![broken, good.clone()], &mut testkit::rng(3));
+    assert_eq!(c.added, vec![id(&good)]);
+    assert_eq!(c.refused, vec![(id(&good), Reject::BadSignature)]);
+}
+
+#[test]
+fn issuers_report_their_next_seq() {
+    let mut w = World::new(1);
+    w.mint(acct(1), 5);
+    w.mint(acct(1), 6);
+    assert_eq!(w.ledger.account(&acct(1000)).expect("issuer").next_seq, 3);
+}

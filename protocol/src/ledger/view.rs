@@ -79,9 +79,19 @@ impl<S: RecordSet> Ledger<S> {
     pub fn account(&self, account: &AccountId) -> Option<AccountView> {
         let a = self.accounts.get(account)?;
         let t = a.totals;
+        let issuer = self.spec.is_issuer(account);
+        // An issuer's records never form a walked chain: its next seq follows its last.
+        let next_seq = if issuer {
+            a.by_seq
+                .keys()
+                .next_back()
+                .map_or(1, |s| s.saturating_add(1))
+        } else {
+            a.frontier.seq
+        };
         Some(AccountView {
             account: *account,
-            issuer: self.spec.is_issuer(account),
+            issuer,
             stated: t.stated,
             shortfall: t.shortfall,
             effective: t.stated - t.shortfall,
@@ -90,7 +100,7 @@ impl<S: RecordSet> Ledger<S> {
             governing: a.governing,
             revoked_after: a.revoke_bound,
             frozen: a.frontier.forked,
-            next_seq: a.frontier.seq,
+            next_seq,
             records: a.by_seq.values().map(Vec::len).sum(),
         })
     }
