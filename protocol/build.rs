@@ -2,7 +2,7 @@
 //! building needs no `protoc` on the system.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/meshpay.proto"];
+    let protos = ["proto/meshpay.proto", "proto/sync.proto"];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");
     }

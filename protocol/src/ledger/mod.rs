@@ -15,7 +15,7 @@ mod status;
 mod view;
 
 #[cfg(test)]
-mod history;
+pub(crate) mod history;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]

@@ -254,6 +254,21 @@ impl<S: RecordSet> Ledger<S> {
         out
     }
 
+    /// The records of `ids` that the set holds, dependencies first (a dependency outside
+    /// `ids` is left out: the receiver has it, or asks for it).
+    pub fn in_dependency_order(&self, ids: &[RecordId]) -> Vec<&Record> {
+        let wanted: HashSet<RecordId> = ids.iter().copied().collect();
+        let mut done: HashSet<RecordId> = HashSet::with_capacity(ids.len());
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            for r in self.closure(id, |x| !wanted.contains(x) || done.contains(x)) {
+                done.insert(r.id());
+                out.push(r);
+            }
+        }
+        out
+    }
+
     /// Every record of the set in an order that puts dependencies first.
     pub fn records_in_dependency_order(&self) -> Vec<&Record> {
         let mut out = Vec::with_capacity(self.entries.len());
