@@ -40,6 +40,14 @@ pub struct SyncConfig {
     pub max_errors: u32,
     /// How long a misbehaving peer is ignored.
     pub penalty_ms: u64,
+    /// On a broadcast medium, the longest random wait before asking a stream for more,
+    /// so that one neighbour asks and the others listen to the answer.
+    pub broadcast_backoff_ms: u64,
+    /// On a broadcast medium, an identical request answered this recently is not
+    /// answered again (everyone heard the answer).
+    pub broadcast_repeat_ms: u64,
+    /// How long an announced stream stays open for requests.
+    pub broadcast_stream_ms: u64,
 }
 
 impl Default for SyncConfig {
@@ -63,6 +71,9 @@ impl Default for SyncConfig {
             max_known_per_peer: 100_000,
             max_errors: 10,
             penalty_ms: 60_000,
+            broadcast_backoff_ms: 500,
+            broadcast_repeat_ms: 1_000,
+            broadcast_stream_ms: 120_000,
         }
     }
 }
@@ -84,6 +95,9 @@ impl SyncConfig {
             retransmit_ms: 30_000,
             reconcile_every_ms: 15 * 60_000,
             min_session_interval_ms: 30_000,
+            broadcast_backoff_ms: 10_000,
+            broadcast_repeat_ms: 20_000,
+            broadcast_stream_ms: 30 * 60_000,
             ..SyncConfig::default()
         }
     }

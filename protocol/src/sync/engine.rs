@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use super::config::{ConfigError, SyncConfig};
 use super::initiator::{Initiator, Outcome};
+use super::medium::Medium;
 use super::message::{self, SyncError};
 use super::responder::Responder;
 use super::seed::SeedStream;
@@ -75,13 +76,13 @@ pub struct PeerStats {
 
 /// Ids a peer is known to have (sent to or received from it), bounded, oldest forgotten.
 #[derive(Default)]
-struct Known {
+pub(super) struct Known {
     set: HashSet<RecordId>,
     order: VecDeque<RecordId>,
 }
 
 impl Known {
-    fn insert(&mut self, id: RecordId, max: usize) {
+    pub(super) fn insert(&mut self, id: RecordId, max: usize) {
         if self.set.insert(id) {
             self.order.push_back(id);
             while self.order.len() > max {
@@ -95,7 +96,7 @@ impl Known {
 
 /// Records waiting to be pushed to a peer, by priority.
 #[derive(Default)]
-struct PushQueue {
+pub(super) struct PushQueue {
     proofs: VecDeque<RecordId>,
     payments: VecDeque<RecordId>,
     backfill: VecDeque<RecordId>,
@@ -134,10 +135,11 @@ struct Peer {
 
 /// One node's sync engine.
 pub struct SyncEngine {
-    config: SyncConfig,
-    seed: SeedStream,
+    pub(super) config: SyncConfig,
+    pub(super) seed: SeedStream,
     peers: BTreeMap<PeerId, Peer>,
-    next_session: u32,
+    pub(super) media: BTreeMap<PeerId, Medium>,
+    pub(super) next_session: u32,
     /// Events noticed while transmitting, handed out with the next `handle` or timeout.
     events: Vec<Event>,
 }
@@ -152,6 +154,7 @@ impl SyncEngine {
             config,
             seed,
             peers: BTreeMap::new(),
+            media: BTreeMap::new(),
             next_session,
             events: Vec::new(),
         })
@@ -440,27 +443,32 @@ impl SyncEngine {
         let max = self.config.max_push_queue;
         // The source is skipped per record, through what it is known to have: records it
         // sent were marked on arrival, while orphans they woke up may be new to it.
-        for p in self.peers.values_mut() {
+        let queues = self
+            .peers
+            .values_mut()
+            .map(|p| (&mut p.push, &p.known))
+            .chain(self.media.values_mut().map(|m| (&mut m.push, &m.known)));
+        for (push, known) in queues {
             for id in &changes.added {
-                if p.known.set.contains(id) {
+                if known.set.contains(id) {
                     continue;
                 }
                 let paying = ledger
                     .get(id)
                     .is_some_and(|r| matches!(&r.body().kind, Kind::Transfer(t) if t.amount > 0));
                 if proofs.contains(id) {
-                    p.push.proofs.push_back(*id);
+                    push.proofs.push_back(*id);
                 } else if paying
                     && !ledger
                         .get(id)
                         .is_some_and(|r| ledger.has_conflict(&r.signer()))
                 {
-                    p.push.payments.push_back(*id);
+                    push.payments.push_back(*id);
                 } else {
-                    p.push.backfill.push_back(*id);
+                    push.backfill.push_back(*id);
                 }
             }
-            p.push.trim(max);
+            push.trim(max);
         }
         // Records that arrived before their dependencies: ask their source for them.
         if let Some(src) = from {
@@ -496,12 +504,29 @@ impl SyncEngine {
         ledger: &Ledger<S>,
     ) -> Option<Vec<u8>> {
         let config = self.config.clone();
+        if self.media.contains_key(&peer) {
+            return self.transmit_medium(now, peer, budget, ledger);
+        }
         let p = self.peers.get_mut(&peer)?;
         let out = if let Some(h) = p.held.take() {
             Some(h)
-        } else if let Some(m) = push_batch(p, |q| &mut q.proofs, &config, ledger) {
+        } else if let Some(m) = push_batch(
+            &mut p.push,
+            &mut p.known,
+            &mut p.stats,
+            |q| &mut q.proofs,
+            &config,
+            ledger,
+        ) {
             Some(m)
-        } else if let Some(m) = push_batch(p, |q| &mut q.payments, &config, ledger) {
+        } else if let Some(m) = push_batch(
+            &mut p.push,
+            &mut p.known,
+            &mut p.stats,
+            |q| &mut q.payments,
+            &config,
+            ledger,
+        ) {
             Some(m)
         } else if let Some(a) = p.answers.pop_front() {
             Some(message::encode(&a))
@@ -519,7 +544,14 @@ impl SyncEngine {
             }
             Some(message::encode(&m))
         } else {
-            push_batch(p, |q| &mut q.backfill, &config, ledger)
+            push_batch(
+                &mut p.push,
+                &mut p.known,
+                &mut p.stats,
+                |q| &mut q.backfill,
+                &config,
+                ledger,
+            )
         };
         self.settle_session(now, peer, ledger);
         let out = out?;
@@ -530,6 +562,51 @@ impl SyncEngine {
         }
         p.stats.bytes_out += out.len() as u64;
         p.stats.messages_out += 1;
+        Some(out)
+    }
+
+    fn transmit_medium<S: RecordSet>(
+        &mut self,
+        now: u64,
+        medium: PeerId,
+        budget: usize,
+        ledger: &Ledger<S>,
+    ) -> Option<Vec<u8>> {
+        let config = self.config.clone();
+        let m = self.media.get_mut(&medium)?;
+        let (push, known, stats) = (&mut m.push, &mut m.known, &mut m.stats);
+        let out = if let Some(b) =
+            push_batch(push, known, stats, |q| &mut q.proofs, &config, ledger)
+        {
+            Some(b)
+        } else if let Some(b) = push_batch(push, known, stats, |q| &mut q.payments, &config, ledger)
+        {
+            Some(b)
+        } else if let Some(msg) = self.poll_medium(now, medium, ledger) {
+            Some(message::encode(&msg))
+        } else {
+            let m = self.media.get_mut(&medium)?;
+            push_batch(
+                &mut m.push,
+                &mut m.known,
+                &mut m.stats,
+                |q| &mut q.backfill,
+                &config,
+                ledger,
+            )
+        };
+        let mut events = Vec::new();
+        self.close_listeners(medium, &mut events);
+        self.events.append(&mut events);
+        let out = out?;
+        let m = self.media.get_mut(&medium)?;
+        if out.len() > budget {
+            // Put it back; a later call with a larger budget sends it.
+            m.outbox.push_front(message::decode(&out, &config).ok()?);
+            return None;
+        }
+        m.stats.bytes_out += out.len() as u64;
+        m.stats.messages_out += 1;
         Some(out)
     }
 
@@ -546,6 +623,7 @@ impl SyncEngine {
                 Some(i) => i.poll_timeout(&self.config),
                 None => Some(p.next_reconcile),
             })
+            .chain(self.medium_timeout())
             .min()
     }
 
@@ -564,6 +642,7 @@ impl SyncEngine {
                 None => {}
             }
         }
+        self.medium_timeouts(now, ledger, &mut events);
         events.append(&mut self.events);
         events
     }
@@ -571,20 +650,22 @@ impl SyncEngine {
 
 /// Packs queued records the peer lacks into one message.
 fn push_batch<S: RecordSet>(
-    p: &mut Peer,
+    push: &mut PushQueue,
+    known: &mut Known,
+    stats: &mut PeerStats,
     queue: impl Fn(&mut PushQueue) -> &mut VecDeque<RecordId>,
     config: &SyncConfig,
     ledger: &Ledger<S>,
 ) -> Option<Vec<u8>> {
     let mut records = Vec::new();
     let mut room = config.max_message_bytes.saturating_sub(64);
-    while let Some(id) = queue(&mut p.push).front().copied() {
-        if p.known.set.contains(&id) {
-            queue(&mut p.push).pop_front();
+    while let Some(id) = queue(push).front().copied() {
+        if known.set.contains(&id) {
+            queue(push).pop_front();
             continue;
         }
         let Some(r) = ledger.get(&id) else {
-            queue(&mut p.push).pop_front();
+            queue(push).pop_front();
             continue;
         };
         let s = r.to_signed();
@@ -593,14 +674,14 @@ fn push_batch<S: RecordSet>(
             break;
         }
         room -= len;
-        queue(&mut p.push).pop_front();
-        p.known.insert(id, config.max_known_per_peer);
+        queue(push).pop_front();
+        known.insert(id, config.max_known_per_peer);
         records.push(s);
     }
     if records.is_empty() {
         return None;
     }
-    p.stats.records_out += records.len() as u64;
+    stats.records_out += records.len() as u64;
     Some(message::encode(&message::message(
         0,
         0,

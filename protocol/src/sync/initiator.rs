@@ -43,6 +43,8 @@ struct Open {
 
 enum Stage {
     Root,
+    /// Listening to a broadcast stream whose root was announced.
+    AwaitSymbols,
     Symbols {
         key: ShortIdKey,
         decoder: Box<Decoder>,
@@ -83,6 +85,9 @@ pub struct Initiator {
     range_local: Vec<RecordId>,
     outcome: Option<Result<Outcome, SyncError>>,
     done_sent: bool,
+    /// Listening on a broadcast medium: answers to other listeners' requests are used
+    /// when they fit, and silence, not an empty answer, means "ask again".
+    broadcast: bool,
 }
 
 impl Initiator {
@@ -110,6 +115,7 @@ impl Initiator {
             range_local: Vec::new(),
             outcome: None,
             done_sent: false,
+            broadcast: false,
         };
         s.request(Body::Hello(wire::Hello {
             salt: salt.to_vec(),
@@ -118,6 +124,72 @@ impl Initiator {
             window: config.initial_symbols,
         }));
         s
+    }
+
+    /// Listens to the coded-symbol stream a neighbour announced on a broadcast medium
+    /// (its `Hello` carries its root under its own salt). Steps start at `first_step`,
+    /// drawn at random, so listeners sharing the stream do not take each other's answers.
+    pub fn listen(
+        session: u32,
+        announced: &wire::Hello,
+        ids: Vec<RecordId>,
+        first_step: u32,
+        config: &SyncConfig,
+    ) -> Result<Self, SyncError> {
+        let salt: [u8; 16] = announced
+            .salt
+            .as_slice()
+            .try_into()
+            .map_err(|_| SyncError::Invalid("salt"))?;
+        let fp: [u8; 16] = announced
+            .fingerprint
+            .as_slice()
+            .try_into()
+            .map_err(|_| SyncError::Invalid("fingerprint"))?;
+        let mut s = Initiator::new(session, salt, ids, config);
+        s.broadcast = true;
+        s.step = first_step;
+        s.remote = Some(Fingerprint {
+            count: announced.count,
+            sum: u128::from_le_bytes(fp),
+        });
+        if s.remote == Some(s.snapshot.root()) {
+            s.finish(Ok(Outcome::Reconciled {
+                received: 0,
+                sent: 0,
+                ranges: false,
+            }));
+            s.done_sent = true;
+            return Ok(s);
+        }
+        let theirs = announced.count;
+        if prefers_ranges(s.snapshot.len() as u64, theirs) {
+            s.start_ranges(config);
+        } else {
+            s.stage = Stage::AwaitSymbols;
+            let first = (s.snapshot.len() as u64).abs_diff(theirs).saturating_mul(3) / 2 + 4;
+            let first = first.clamp(1, u64::from(config.max_symbols_per_request)) as u32;
+            s.request(Body::GetSymbols(wire::GetSymbols {
+                from: 0,
+                count: first,
+            }));
+        }
+        // Nothing closes a broadcast session on the streamer's side.
+        s.done_sent = true;
+        Ok(s)
+    }
+
+    /// Whether a request waits to go out.
+    pub fn has_request(&self) -> bool {
+        matches!(self.pending, Some((_, _, None, _)))
+    }
+
+    /// Another listener asked the same already: wait for the broadcast answer as if this
+    /// request had gone out (asked again after a timeout if nothing comes).
+    pub fn suppress(&mut self, now: u64) {
+        if let Some((_, _, sent_at @ None, _)) = &mut self.pending {
+            *sent_at = Some(now);
+        }
     }
 
     /// The session number.
@@ -241,8 +313,10 @@ impl Initiator {
             self.finish(Err(e.clone()));
             return Err(e);
         }
-        // Answers echo the step they answer; anything else is stale or a replay.
-        if self.pending.as_ref().map(|p| p.0) != Some(m.step) {
+        // Answers echo the step they answer; anything else is stale or a replay. On a
+        // broadcast medium, symbols and records answering another listener serve too.
+        let shared = self.broadcast && matches!(body, Body::Symbols(_) | Body::Records(_));
+        if !shared && self.pending.as_ref().map(|p| p.0) != Some(m.step) {
             return Ok(Vec::new());
         }
         let r = self.on_answer(body, config);
@@ -257,7 +331,24 @@ impl Initiator {
         body: &Body,
         config: &SyncConfig,
     ) -> Result<Vec<wire::SignedRecord>, SyncError> {
-        self.pending = None;
+        let kept = self.pending.take();
+        let r = self.on_answer_inner(body, config);
+        if self.broadcast
+            && self.pending.is_none()
+            && self.outcome.is_none()
+            && r.as_ref().is_ok_and(|v| v.is_empty())
+        {
+            // An overheard answer that moved nothing: keep waiting for our own.
+            self.pending = kept;
+        }
+        r
+    }
+
+    fn on_answer_inner(
+        &mut self,
+        body: &Body,
+        config: &SyncConfig,
+    ) -> Result<Vec<wire::SignedRecord>, SyncError> {
         match (body, &mut self.stage) {
             (Body::Root(root), Stage::Root) => {
                 let fp: [u8; 16] = root
@@ -283,6 +374,10 @@ impl Initiator {
                 } else {
                     return Err(SyncError::Unexpected("sets differ but no symbols came"));
                 }
+                Ok(Vec::new())
+            }
+            (Body::Symbols(symbols), Stage::AwaitSymbols) => {
+                self.start_symbols(symbols, config)?;
                 Ok(Vec::new())
             }
             (Body::Symbols(symbols), Stage::Symbols { .. }) => {
@@ -336,8 +431,15 @@ impl Initiator {
         if s.salt.as_slice() != key.salt().as_slice() || s.id_len != u32::from(key.len()) {
             return Err(SyncError::Invalid("symbols under another key"));
         }
-        if s.first != decoder.received() {
-            return Err(SyncError::Unexpected("symbols out of sequence"));
+        let have = decoder.received();
+        if s.first != have {
+            if !self.broadcast {
+                return Err(SyncError::Unexpected("symbols out of sequence"));
+            }
+            if s.first > have || s.first + u64::from(s.n) <= have {
+                // A run we cannot use yet, or already have: wait for the next.
+                return Ok(());
+            }
         }
         let remote_count = self.remote.map_or(0, |r| r.count);
         let symbols = riblt::read_symbols(&s.data, s.first, remote_count, key.len(), s.n as usize)
@@ -345,7 +447,8 @@ impl Initiator {
         if symbols.len() != s.n as usize {
             return Err(SyncError::Invalid("symbol count"));
         }
-        for sym in symbols {
+        let skip = (have - s.first) as usize;
+        for sym in symbols.into_iter().skip(skip) {
             if decoder.push(sym).is_err() || decoder.is_decoded() || decoder.is_inconsistent() {
                 break;
             }
@@ -469,6 +572,10 @@ impl Initiator {
             }
         }
         if useful.is_empty() && !self.wanted.is_empty() {
+            if self.broadcast {
+                // Records for another listener: ours may still come.
+                return Ok(Vec::new());
+            }
             // The responder has nothing more of what we want: the decode was wrong.
             self.finish(Ok(Outcome::Retry));
             return Ok(Vec::new());

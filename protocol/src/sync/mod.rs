@@ -4,6 +4,7 @@
 pub mod config;
 pub mod engine;
 pub mod initiator;
+mod medium;
 pub mod message;
 pub mod responder;
 pub mod riblt;

@@ -84,6 +84,28 @@ impl Responder {
         Ok((r, Body::Root(answer)))
     }
 
+    /// Opens a stream to announce on a broadcast medium: returns the state and the
+    /// `Hello` that announces its root under its own `salt`. Neighbours that differ ask
+    /// it for coded symbols; one stream serves them all.
+    pub fn announce(session: u32, salt: [u8; 16], ids: Vec<RecordId>) -> (Self, Body) {
+        let snapshot = Snapshot::new(FingerprintKey::new(&salt), ids);
+        let root = snapshot.root();
+        let r = Responder {
+            session,
+            snapshot,
+            salt,
+            stream: None,
+            tables: HashMap::new(),
+        };
+        let hello = wire::Hello {
+            salt: salt.to_vec(),
+            count: root.count,
+            fingerprint: root.root_bytes().to_vec(),
+            window: 0,
+        };
+        (r, Body::Hello(hello))
+    }
+
     /// The session this state answers.
     pub fn session(&self) -> u32 {
         self.session

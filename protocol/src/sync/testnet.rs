@@ -25,6 +25,8 @@ struct Frame {
     order: u64,
     from: usize,
     to: usize,
+    /// Heard on this broadcast medium, or sent over a link.
+    medium: Option<u64>,
     bytes: Vec<u8>,
 }
 
@@ -39,6 +41,8 @@ pub struct TestNet {
     pub latency_ms: u64,
     pub jitter_ms: u64,
     links: BTreeSet<(usize, usize)>,
+    /// Broadcast media: id -> member nodes.
+    media: Vec<(u64, Vec<usize>)>,
     flight: Vec<Frame>,
     order: u64,
     reassembly: HashMap<usize, Reassembler>,
@@ -71,6 +75,7 @@ impl TestNet {
             latency_ms: 20,
             jitter_ms: 30,
             links: BTreeSet::new(),
+            media: Vec::new(),
             flight: Vec::new(),
             order: 0,
             reassembly: HashMap::new(),
@@ -86,6 +91,16 @@ impl TestNet {
         let now = self.now;
         self.nodes[a].engine.add_peer(now, b as u64);
         self.nodes[b].engine.add_peer(now, a as u64);
+    }
+
+    /// Puts nodes on one broadcast medium: a frame any of them sends reaches all the
+    /// others (each copy lost on its own).
+    pub fn broadcast_medium(&mut self, medium: u64, members: Vec<usize>) {
+        let now = self.now;
+        for &i in &members {
+            self.nodes[i].engine.add_medium(now, medium);
+        }
+        self.media.push((medium, members));
     }
 
     /// Cuts a link; frames on it are lost.
@@ -120,22 +135,31 @@ impl TestNet {
 
     /// Sends raw bytes from `from` to `to` as if `from` had sent them.
     pub fn send_raw(&mut self, from: usize, to: usize, msg: &[u8]) {
+        self.transmit(from, &[to], None, msg);
+    }
+
+    /// Fragments a message and puts its frames in flight to every receiver.
+    fn transmit(&mut self, from: usize, to: &[usize], medium: Option<u64>, msg: &[u8]) {
         self.msg_id = self.msg_id.wrapping_add(1);
         let frames = fragment(msg, self.mtu, self.msg_id).expect("fits");
         for f in frames {
+            // On a medium one transmission reaches everyone: count its bytes once.
             self.wire_bytes += f.len() as u64;
-            if self.rng.next_u64() % 1000 < self.loss_per_mille {
-                continue;
+            for &t in to {
+                if self.rng.next_u64() % 1000 < self.loss_per_mille {
+                    continue;
+                }
+                let at = self.now + self.latency_ms + self.rng.next_u64() % (self.jitter_ms + 1);
+                self.order += 1;
+                self.flight.push(Frame {
+                    at,
+                    order: self.order,
+                    from,
+                    to: t,
+                    medium,
+                    bytes: f.clone(),
+                });
             }
-            let at = self.now + self.latency_ms + self.rng.next_u64() % (self.jitter_ms + 1);
-            self.order += 1;
-            self.flight.push(Frame {
-                at,
-                order: self.order,
-                from,
-                to,
-                bytes: f,
-            });
         }
     }
 
@@ -156,6 +180,24 @@ impl TestNet {
             let ev = self.nodes[a].engine.take_events();
             self.events(a, ev);
         }
+        let media = self.media.clone();
+        for (medium, members) in media {
+            for &a in &members {
+                let others: Vec<usize> = members.iter().copied().filter(|&b| b != a).collect();
+                for _ in 0..16 {
+                    let node = &mut self.nodes[a];
+                    let Some(msg) =
+                        node.engine
+                            .poll_transmit(self.now, medium, usize::MAX, &node.ledger)
+                    else {
+                        break;
+                    };
+                    self.transmit(a, &others, Some(medium), &msg);
+                }
+                let ev = self.nodes[a].engine.take_events();
+                self.events(a, ev);
+            }
+        }
         self.now += tick;
         let now = self.now;
         self.flight.sort_by_key(|f| (f.at, f.order));
@@ -168,7 +210,12 @@ impl TestNet {
                 .or_insert_with(|| Reassembler::new(ReassemblyConfig::default()));
             if let Ok(Some(msg)) = r.push(now, f.from as u64, &f.bytes) {
                 let node = &mut self.nodes[f.to];
-                let ev = node.engine.handle(now, f.from as u64, &msg, &node.ledger);
+                let ev = match f.medium {
+                    Some(m) => node
+                        .engine
+                        .handle_medium(now, m, f.from as u64, &msg, &node.ledger),
+                    None => node.engine.handle(now, f.from as u64, &msg, &node.ledger),
+                };
                 self.events(f.to, ev);
             }
         }
@@ -188,6 +235,10 @@ impl TestNet {
                 .nodes
                 .iter()
                 .all(|n| n.engine.peers().all(|p| !n.engine.reconciling(p)))
+            && self
+                .media
+                .iter()
+                .all(|(m, members)| members.iter().all(|&i| !self.nodes[i].engine.listening(*m)))
     }
 
     /// Runs until quiet (after at least `min_ms`) or `max_ms` of virtual time.

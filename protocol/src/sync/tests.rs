@@ -377,3 +377,39 @@ mod laws {
         }
     }
 }
+
+#[test]
+fn one_stream_serves_every_neighbour_on_a_broadcast_medium() {
+    let h = history::generate(41, 80);
+    let want = union_digest(&h.spec, &h.records);
+    let config = SyncConfig {
+        reconcile_every_ms: 30_000,
+        ..lossy()
+    };
+    // Five nodes in radio range of each other, each holding part of the records.
+    let mut radio = TestNet::new(&h.spec, 5, config.clone(), 41);
+    radio.loss_per_mille = 20;
+    deal(&mut radio, &h.records, 41, 50);
+    radio.broadcast_medium(100, (0..5).collect());
+    radio.run(120_000, 900_000);
+    assert_eq!(radio.digests(), vec![want; 5]);
+
+    // The same nodes and records over a full mesh of unicast links.
+    let mut mesh = TestNet::new(&h.spec, 5, config, 41);
+    mesh.loss_per_mille = 20;
+    deal(&mut mesh, &h.records, 41, 50);
+    for a in 0..5 {
+        for b in a + 1..5 {
+            mesh.connect(a, b);
+        }
+    }
+    mesh.run(120_000, 900_000);
+    assert_eq!(mesh.digests(), vec![want; 5]);
+    // A broadcast is sent once for everyone in range.
+    assert!(
+        radio.wire_bytes < mesh.wire_bytes,
+        "broadcast {} bytes, unicast mesh {} bytes",
+        radio.wire_bytes,
+        mesh.wire_bytes
+    );
+}
