@@ -24,6 +24,8 @@ pub type PeerId = u64;
 const MAX_WANT_IDS: usize = 256;
 /// Most answers queued for one peer before its requests are refused.
 const MAX_ANSWERS: usize = 4;
+/// Sessions a peer may open within `SESSION_BURST` session intervals.
+const SESSION_BURST: usize = 3;
 
 /// What the engine tells its driver.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,7 +130,7 @@ struct Peer {
     stats: PeerStats,
     strikes: u32,
     penalty_until: u64,
-    last_session_at: Option<u64>,
+    session_opens: VecDeque<u64>,
     next_reconcile: u64,
     retries: u32,
 }
@@ -324,10 +326,16 @@ impl SyncEngine {
         let interval = self.config.min_session_interval_ms;
         let p = self.peers.get_mut(&peer).expect("present");
         let same = p.responder.as_ref().is_some_and(|r| r.session() == session);
-        if !same && p.last_session_at.is_some_and(|t| now < t + interval) {
-            return Err(SyncError::RateLimited);
+        if !same {
+            // A small burst is allowed (a retry after a collision follows at once); a
+            // peer that keeps opening sessions is refused.
+            p.session_opens
+                .retain(|t| now < t + SESSION_BURST as u64 * interval);
+            if p.session_opens.len() >= SESSION_BURST {
+                return Err(SyncError::RateLimited);
+            }
+            p.session_opens.push_back(now);
         }
-        p.last_session_at = Some(now);
         let (r, root) = Responder::open(
             session,
             hello,

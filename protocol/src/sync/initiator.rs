@@ -367,6 +367,8 @@ impl Initiator {
                         sent: 0,
                         ranges: false,
                     }));
+                    // The responder saw the sets are equal too: no need to say Done.
+                    self.done_sent = true;
                 } else if let Some(symbols) = &root.symbols {
                     self.start_symbols(symbols, config)?;
                 } else if prefers_ranges(self.snapshot.len() as u64, theirs.count) {
@@ -377,7 +379,10 @@ impl Initiator {
                 Ok(Vec::new())
             }
             (Body::Symbols(symbols), Stage::AwaitSymbols) => {
-                self.start_symbols(symbols, config)?;
+                // A listener can only start from the stream's first run (it has the salt).
+                if symbols.first == 0 && !symbols.salt.is_empty() {
+                    self.start_symbols(symbols, config)?;
+                }
                 Ok(Vec::new())
             }
             (Body::Symbols(symbols), Stage::Symbols { .. }) => {
@@ -405,8 +410,9 @@ impl Initiator {
         let key = ShortIdKey::new(salt, len).map_err(|_| SyncError::Invalid("short id length"))?;
         let local = short_table(&key, self.snapshot.ids());
         if local.len() != self.snapshot.len() {
-            // Two of our ids collide under the responder's salt: settle by ranges.
-            self.start_ranges(config);
+            // Two of our ids collide under the responder's salt: a fresh session draws
+            // another.
+            self.finish(Ok(Outcome::Retry));
             return Ok(());
         }
         let decoder = Decoder::new(
@@ -428,7 +434,9 @@ impl Initiator {
         let Stage::Symbols { key, decoder, .. } = &mut self.stage else {
             return Err(SyncError::Unexpected("symbols outside difference coding"));
         };
-        if s.salt.as_slice() != key.salt().as_slice() || s.id_len != u32::from(key.len()) {
+        if (!s.salt.is_empty() && s.salt.as_slice() != key.salt().as_slice())
+            || s.id_len != u32::from(key.len())
+        {
             return Err(SyncError::Invalid("symbols under another key"));
         }
         let have = decoder.received();
@@ -466,8 +474,14 @@ impl Initiator {
             self.start_ranges(config);
             return Ok(());
         }
-        let next = got
-            .max(u64::from(config.initial_symbols))
+        // Ask for about what the estimate says decoding needs (≈ 1.4 symbols per
+        // difference), at least an eighth more: overshooting costs bytes, falling short
+        // only a round trip.
+        let decoded = (decoder.remote_only().len() + decoder.local_only().len()) as u64;
+        let need = ((decoded + decoder.estimate_remaining()) as f64 * 1.35).ceil() as u64 + 4;
+        let next = need
+            .saturating_sub(got)
+            .max((got / 8).max(4))
             .min(u64::from(config.max_symbols_per_request));
         let next = next.min(config.symbol_budget - got) as u32;
         self.request(Body::GetSymbols(wire::GetSymbols {
@@ -540,7 +554,10 @@ impl Initiator {
             return;
         }
         let width = usize::from(key.len());
-        let max = (config.max_message_bytes.saturating_sub(64) / width).max(1);
+        // One page at a time, as many as one answer carries: each id is asked once.
+        let max = (config.max_message_bytes.saturating_sub(64) / width)
+            .min(config.max_records_per_message)
+            .max(1);
         let mut wanted: Vec<u64> = self.wanted.iter().copied().collect();
         wanted.sort_unstable();
         let mut short_ids = Vec::with_capacity(max.min(wanted.len()) * width);

@@ -79,7 +79,10 @@ fn check_bound(b: &[u8]) -> Result<(), SyncError> {
 }
 
 fn check_symbols(s: &wire::Symbols, config: &SyncConfig) -> Result<(), SyncError> {
-    check_salt(&s.salt)?;
+    // The salt comes with the first run of a stream only.
+    if !s.salt.is_empty() {
+        check_salt(&s.salt)?;
+    }
     if !SHORT_ID_LEN.contains(&s.id_len) {
         return Err(invalid("short id length"));
     }

@@ -179,7 +179,12 @@ impl Responder {
         let mut data = Vec::with_capacity(run.len() * 12);
         riblt::write_symbols(&mut data, from, count, stream.key.len(), run);
         Ok(wire::Symbols {
-            salt: stream.key.salt().to_vec(),
+            // Later runs of the stream omit the salt: the listener has it from run 0.
+            salt: if from == 0 {
+                stream.key.salt().to_vec()
+            } else {
+                Vec::new()
+            },
             id_len: u32::from(stream.key.len()),
             first: from,
             n: run.len() as u32,

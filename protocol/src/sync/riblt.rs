@@ -487,6 +487,27 @@ impl Decoder {
         self.cells.len() as u64
     }
 
+    /// An estimate of the differences not decoded yet, to pace requests for symbols:
+    /// cell 0 holds every undecoded id, so its count is (remote-only − local-only)
+    /// exactly; cell i holds each with chance ρ(i), so the spread of the counts around
+    /// their expected share has variance d·ρ(i)(1 − ρ(i)) and tells d when the two sides'
+    /// counts cancel.
+    pub fn estimate_remaining(&self) -> u64 {
+        let Some(first) = self.cells.first() else {
+            return 0;
+        };
+        let delta = first.count as f64;
+        let (mut spread, mut weight) = (0.0f64, 0.0f64);
+        for (i, c) in self.cells.iter().enumerate().skip(1) {
+            let rho = 2.0 / (i as f64 + 2.0);
+            let dev = c.count as f64 - delta * rho;
+            spread += dev * dev;
+            weight += rho * (1.0 - rho);
+        }
+        let d = if weight > 0.0 { spread / weight } else { 0.0 };
+        delta.abs().max(d).round() as u64
+    }
+
     /// Peels pure cells until none is left in the queue.
     fn peel(&mut self) {
         if self.inconsistent {

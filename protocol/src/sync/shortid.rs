@@ -11,8 +11,8 @@ pub const MIN_LEN: u8 = 4;
 /// Most bytes a short id may have: it travels in a `u64`.
 pub const MAX_LEN: u8 = 8;
 
-/// Bits of collision margin `len_for` adds beyond the birthday bound (2^-10 ≈ 0.1%).
-const COLLISION_MARGIN_BITS: u32 = 10;
+/// Bits of collision margin `len_for` adds beyond the birthday bound (2^-6 ≈ 1.6%).
+const COLLISION_MARGIN_BITS: u32 = 6;
 
 /// Domain tag for deriving the mixing key from the salt, so the mix is not the short id.
 const MIX_KEY_TAG: &[u8] = b"meshpay/sync/shortid/mix";
@@ -114,11 +114,13 @@ pub fn checksum_of_mix(mix: u64) -> u16 {
 /// The short id length for reconciling sets of about `n` ids each.
 ///
 /// The union of two such sets holds up to 2n ids, and among 2n ids of L bytes about
-/// (2n)²/2 / 2^(8L) = 2n² / 2^(8L) pairs collide. Asking 8L ≥ 2·⌈log2 n⌉ + 10 keeps that
-/// under 2/1024 ≈ 0.2% per stream: ⌈(2·⌈log2 n⌉ + 10) / 8⌉ bytes, clamped to
-/// `MIN_LEN..=MAX_LEN`. That gives 4 bytes up to 2,048 ids, 5 up to 32,768, 6 up to
-/// 524,288, 7 up to 8,388,608 and 8 beyond. A collision costs a retry under a fresh
-/// salt, never a wrong ledger: the full ids are checked after decoding.
+/// (2n)²/2 / 2^(8L) = 2n² / 2^(8L) pairs collide. Asking 8L ≥ 2·⌈log2 n⌉ + 6 keeps that
+/// under 2/64 ≈ 3% per stream: ⌈(2·⌈log2 n⌉ + 6) / 8⌉ bytes, clamped to
+/// `MIN_LEN..=MAX_LEN`. That gives 4 bytes up to 8,192 ids, 5 up to 131,072, 6 up to
+/// 2,097,152, 7 up to 33,554,432 and 8 beyond. Nearly all such collisions are between
+/// ids both sides hold, which cancel harmlessly; one within a side costs that side a
+/// fresh salt, one across the difference a retried session, never a wrong ledger: the
+/// full ids are checked after decoding. A byte less per symbol is worth that.
 pub fn len_for(n: u64) -> u8 {
     let log2 = match n {
         0 | 1 => 0,
@@ -181,14 +183,16 @@ pub(crate) mod tests {
     fn len_for_follows_the_rule() {
         assert_eq!(len_for(0), 4);
         assert_eq!(len_for(1), 4);
-        assert_eq!(len_for(2_048), 4);
-        assert_eq!(len_for(2_049), 5);
-        assert_eq!(len_for(32_768), 5);
-        assert_eq!(len_for(100_000), 6);
-        assert_eq!(len_for(524_288), 6);
-        assert_eq!(len_for(1_000_000), 7);
-        assert_eq!(len_for(1 << 23), 7);
-        assert_eq!(len_for((1 << 23) + 1), 8);
+        assert_eq!(len_for(8_192), 4);
+        assert_eq!(len_for(8_193), 5);
+        assert_eq!(len_for(100_000), 5);
+        assert_eq!(len_for(131_072), 5);
+        assert_eq!(len_for(131_073), 6);
+        assert_eq!(len_for(1_000_000), 6);
+        assert_eq!(len_for(1 << 21), 6);
+        assert_eq!(len_for((1 << 21) + 1), 7);
+        assert_eq!(len_for(1 << 25), 7);
+        assert_eq!(len_for((1 << 25) + 1), 8);
         assert_eq!(len_for(u64::MAX), 8);
     }
 
