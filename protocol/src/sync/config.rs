@@ -54,7 +54,7 @@ impl Default for SyncConfig {
     fn default() -> Self {
         SyncConfig {
             max_message_bytes: 64 * 1024,
-            initial_symbols: 16,
+            initial_symbols: 12,
             max_symbols_per_request: 4_096,
             symbol_budget: 20_000,
             max_ranges_per_message: 256,

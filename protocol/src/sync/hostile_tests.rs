@@ -104,7 +104,7 @@ fn absurd_counts_and_ranges_are_refused() {
         Body::Hello(wire::Hello {
             salt: vec![1; 3],
             count: 1,
-            fingerprint: vec![0; 16],
+            fingerprint: vec![0; 8],
             window: 5,
         }),
         Body::Want(wire::Want {
@@ -137,7 +137,7 @@ fn an_initiator_gives_up_on_endless_range_splitting() {
         hello.step,
         Body::Root(wire::Root {
             count: 0,
-            fingerprint: vec![0; 16],
+            fingerprint: vec![0; 8],
             symbols: None,
         }),
     );
@@ -223,7 +223,7 @@ fn an_undecodable_symbol_stream_ends_in_ranges_not_a_loop() {
         hello.step,
         Body::Root(wire::Root {
             count: 480,
-            fingerprint: vec![1; 16],
+            fingerprint: vec![1; 8],
             symbols: Some(garbage(0, 16, &mut rng)),
         }),
     );
@@ -251,8 +251,9 @@ fn an_undecodable_symbol_stream_ends_in_ranges_not_a_loop() {
         fell_back || init.outcome().is_some(),
         "falls back to ranges or ends"
     );
+    // Requests grow by at least a sixteenth each time, so the budget ends them.
     assert!(
-        asked < 20,
+        asked <= 100,
         "symbol requests are bounded by the budget ({asked})"
     );
 }
@@ -274,7 +275,7 @@ fn replays_and_stale_answers_are_ignored() {
         1,
         Body::Root(wire::Root {
             count: 1,
-            fingerprint: vec![0; 16],
+            fingerprint: vec![0; 8],
             symbols: None,
         }),
     );
@@ -300,7 +301,7 @@ fn a_peer_that_only_asks_is_bounded_and_others_are_still_served() {
         let hello = Body::Hello(wire::Hello {
             salt: vec![(i % 250) as u8; 16],
             count: 0,
-            fingerprint: vec![0; 16],
+            fingerprint: vec![0; 8],
             window: 8,
         });
         net.send_raw(2, 0, &message::message(i, 1, hello).encode_to_vec());

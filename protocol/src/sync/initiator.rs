@@ -84,7 +84,6 @@ pub struct Initiator {
     range_remote: Vec<u64>,
     range_local: Vec<RecordId>,
     outcome: Option<Result<Outcome, SyncError>>,
-    done_sent: bool,
     /// Listening on a broadcast medium: answers to other listeners' requests are used
     /// when they fit, and silence, not an empty answer, means "ask again".
     broadcast: bool,
@@ -114,13 +113,12 @@ impl Initiator {
             range_remote: Vec::new(),
             range_local: Vec::new(),
             outcome: None,
-            done_sent: false,
             broadcast: false,
         };
         s.request(Body::Hello(wire::Hello {
             salt: salt.to_vec(),
             count: root.count,
-            fingerprint: root.root_bytes().to_vec(),
+            fingerprint: root.to_bytes().to_vec(),
             window: config.initial_symbols,
         }));
         s
@@ -141,7 +139,7 @@ impl Initiator {
             .as_slice()
             .try_into()
             .map_err(|_| SyncError::Invalid("salt"))?;
-        let fp: [u8; 16] = announced
+        let fp: [u8; 8] = announced
             .fingerprint
             .as_slice()
             .try_into()
@@ -151,7 +149,7 @@ impl Initiator {
         s.step = first_step;
         s.remote = Some(Fingerprint {
             count: announced.count,
-            sum: u128::from_le_bytes(fp),
+            sum: u64::from_le_bytes(fp),
         });
         if s.remote == Some(s.snapshot.root()) {
             s.finish(Ok(Outcome::Reconciled {
@@ -159,7 +157,6 @@ impl Initiator {
                 sent: 0,
                 ranges: false,
             }));
-            s.done_sent = true;
             return Ok(s);
         }
         let theirs = announced.count;
@@ -174,8 +171,6 @@ impl Initiator {
                 count: first,
             }));
         }
-        // Nothing closes a broadcast session on the streamer's side.
-        s.done_sent = true;
         Ok(s)
     }
 
@@ -257,22 +252,13 @@ impl Initiator {
                 }),
             ));
         }
-        if matches!(self.stage, Stage::Finished) && !self.done_sent {
-            // Tell the responder it may drop the session.
-            self.done_sent = true;
-            return Some(message::message(
-                self.session,
-                u32::MAX,
-                Body::Done(wire::Done {}),
-            ));
-        }
         None
     }
 
     /// Whether the session is over and has nothing more to send.
     pub fn is_closed(&self) -> bool {
         match &self.outcome {
-            Some(Ok(Outcome::Reconciled { .. })) => self.to_send.is_empty() && self.done_sent,
+            Some(Ok(Outcome::Reconciled { .. })) => self.to_send.is_empty(),
             Some(_) => true,
             None => false,
         }
@@ -351,14 +337,14 @@ impl Initiator {
     ) -> Result<Vec<wire::SignedRecord>, SyncError> {
         match (body, &mut self.stage) {
             (Body::Root(root), Stage::Root) => {
-                let fp: [u8; 16] = root
+                let fp: [u8; 8] = root
                     .fingerprint
                     .as_slice()
                     .try_into()
                     .map_err(|_| SyncError::Invalid("fingerprint"))?;
                 let theirs = Fingerprint {
                     count: root.count,
-                    sum: u128::from_le_bytes(fp),
+                    sum: u64::from_le_bytes(fp),
                 };
                 self.remote = Some(theirs);
                 if theirs == self.snapshot.root() {
@@ -367,8 +353,6 @@ impl Initiator {
                         sent: 0,
                         ranges: false,
                     }));
-                    // The responder saw the sets are equal too: no need to say Done.
-                    self.done_sent = true;
                 } else if let Some(symbols) = &root.symbols {
                     self.start_symbols(symbols, config)?;
                 } else if prefers_ranges(self.snapshot.len() as u64, theirs.count) {
@@ -475,13 +459,13 @@ impl Initiator {
             return Ok(());
         }
         // Ask for about what the estimate says decoding needs (≈ 1.4 symbols per
-        // difference), at least an eighth more: overshooting costs bytes, falling short
-        // only a round trip.
+        // difference), then small steps: overshooting costs bytes, falling short only a
+        // round trip of some 35 bytes.
         let decoded = (decoder.remote_only().len() + decoder.local_only().len()) as u64;
-        let need = ((decoded + decoder.estimate_remaining()) as f64 * 1.35).ceil() as u64 + 4;
+        let need = ((decoded + decoder.estimate_remaining()) as f64 * 1.3).ceil() as u64 + 2;
         let next = need
             .saturating_sub(got)
-            .max((got / 8).max(4))
+            .max((got / 16).max(4))
             .min(u64::from(config.max_symbols_per_request));
         let next = next.min(config.symbol_budget - got) as u32;
         self.request(Body::GetSymbols(wire::GetSymbols {
@@ -683,7 +667,7 @@ impl Initiator {
                 wire::RangeFingerprint {
                     lower: o.lower.clone(),
                     count: f.count,
-                    fingerprint: f.range_bytes().to_vec(),
+                    fingerprint: f.to_bytes().to_vec(),
                 }
             })
             .collect();
@@ -758,8 +742,7 @@ impl Initiator {
                     .map_or(split.upper.clone(), |n| n.lower.clone());
                 let (s, e) = self.snapshot.range(&sub.lower, &upper);
                 let f = self.snapshot.fingerprint(s, e);
-                if f.count != sub.count || f.range_bytes().as_slice() != sub.fingerprint.as_slice()
-                {
+                if f.count != sub.count || f.to_bytes().as_slice() != sub.fingerprint.as_slice() {
                     work.push(Open {
                         lower: sub.lower.clone(),
                         upper,

@@ -132,13 +132,13 @@ fn check(m: &wire::SyncMessage, config: &SyncConfig) -> Result<(), SyncError> {
     match body {
         Body::Hello(h) => {
             check_salt(&h.salt)?;
-            if h.fingerprint.len() != 16 {
-                return Err(invalid("root fingerprint must be 16 bytes"));
+            if h.fingerprint.len() != 8 {
+                return Err(invalid("root fingerprint must be 8 bytes"));
             }
         }
         Body::Root(r) => {
-            if r.fingerprint.len() != 16 {
-                return Err(invalid("root fingerprint must be 16 bytes"));
+            if r.fingerprint.len() != 8 {
+                return Err(invalid("root fingerprint must be 8 bytes"));
             }
             if let Some(s) = &r.symbols {
                 check_symbols(s, config)?;

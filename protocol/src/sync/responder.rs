@@ -62,7 +62,7 @@ impl Responder {
         let root = r.snapshot.root();
         let theirs = Fingerprint {
             count: hello.count,
-            sum: u128::from_le_bytes(
+            sum: u64::from_le_bytes(
                 hello
                     .fingerprint
                     .as_slice()
@@ -72,7 +72,7 @@ impl Responder {
         };
         let mut answer = wire::Root {
             count: root.count,
-            fingerprint: root.root_bytes().to_vec(),
+            fingerprint: root.to_bytes().to_vec(),
             symbols: None,
         };
         if root != theirs && !prefers_ranges(theirs.count, root.count) {
@@ -100,7 +100,7 @@ impl Responder {
         let hello = wire::Hello {
             salt: salt.to_vec(),
             count: root.count,
-            fingerprint: root.root_bytes().to_vec(),
+            fingerprint: root.to_bytes().to_vec(),
             window: 0,
         };
         (r, Body::Hello(hello))
@@ -203,7 +203,7 @@ impl Responder {
                 .map_or(g.upper.as_slice(), |n| n.lower.as_slice());
             let (start, end) = self.snapshot.range(&r.lower, upper);
             let mine = self.snapshot.fingerprint(start, end);
-            if mine.count == r.count && mine.range_bytes().as_slice() == r.fingerprint.as_slice() {
+            if mine.count == r.count && mine.to_bytes().as_slice() == r.fingerprint.as_slice() {
                 answer.answered += 1;
                 continue;
             }
@@ -253,7 +253,7 @@ impl Responder {
                         wire::RangeFingerprint {
                             lower: lower.clone(),
                             count: f.count,
-                            fingerprint: f.range_bytes().to_vec(),
+                            fingerprint: f.to_bytes().to_vec(),
                         }
                     })
                     .collect();
@@ -342,9 +342,10 @@ pub fn prefers_ranges(a: u64, b: u64) -> bool {
     a == 0 || b == 0 || a.abs_diff(b) > a.max(b) / 2
 }
 
-/// A first guess at how many coded symbols the difference needs.
+/// A first guess at how many coded symbols the difference needs: at least the count
+/// difference, at about 1.4 symbols each (the initiator asks for more if it falls short).
 fn estimate(a: u64, b: u64) -> u64 {
-    a.abs_diff(b).saturating_mul(3) / 2 + 4
+    a.abs_diff(b).saturating_mul(7) / 5 + 2
 }
 
 /// Short id -> id for every id of a snapshot (colliding ids keep one entry).

@@ -1,11 +1,12 @@
 //! A session's snapshot of the record set: the ids, sorted, each with a hash keyed for
 //! the session, and prefix sums of those hashes, so the count and fingerprint of any id
 //! range cost two binary searches. A plain sum or XOR of ids could be forged by choosing
-//! ids; a keyed sum cannot, because the key is picked after the ids exist.
+//! ids; a keyed sum cannot, because the key is picked after the ids exist. 64 bits: an
+//! honest collision is a 2^-64 event, and nobody can aim for one without the key.
 
 use std::hash::Hasher;
 
-use siphasher::sip128::{Hasher128, SipHasher13};
+use siphasher::sip::SipHasher13;
 
 use crate::id::RecordId;
 
@@ -17,19 +18,19 @@ pub const SALT_LEN: usize = 16;
 pub struct Fingerprint {
     /// How many ids.
     pub count: u64,
-    /// Sum of their keyed hashes, mod 2^128.
-    pub sum: u128,
+    /// Sum of their keyed hashes, mod 2^64.
+    pub sum: u64,
 }
 
 impl Fingerprint {
-    /// The 16-byte form sent in a root check.
-    pub fn root_bytes(&self) -> [u8; 16] {
+    /// The 8-byte form sent in root checks and per range.
+    pub fn to_bytes(&self) -> [u8; 8] {
         self.sum.to_le_bytes()
     }
 
-    /// The 8-byte form sent per range.
-    pub fn range_bytes(&self) -> [u8; 8] {
-        self.sum.to_le_bytes()[..8].try_into().expect("8 bytes")
+    /// The sum from its 8-byte form.
+    pub fn sum_from(bytes: &[u8]) -> Option<u64> {
+        bytes.try_into().ok().map(u64::from_le_bytes)
     }
 }
 
@@ -53,10 +54,10 @@ impl FingerprintKey {
     }
 
     /// The keyed hash of one id.
-    pub fn hash(&self, id: &RecordId) -> u128 {
+    pub fn hash(&self, id: &RecordId) -> u64 {
         let mut h = SipHasher13::new_with_keys(self.k0, self.k1);
         h.write(&id.0);
-        h.finish128().as_u128()
+        h.finish()
     }
 }
 
@@ -69,7 +70,7 @@ pub fn at_or_above(id: &RecordId, bound: &[u8]) -> bool {
 /// Sorted ids with prefix sums of their keyed hashes.
 pub struct Snapshot {
     ids: Vec<RecordId>,
-    prefix: Vec<u128>,
+    prefix: Vec<u64>,
     key: FingerprintKey,
 }
 
@@ -81,7 +82,7 @@ impl Snapshot {
             "ids sorted and distinct"
         );
         let mut prefix = Vec::with_capacity(ids.len() + 1);
-        let mut acc = 0u128;
+        let mut acc = 0u64;
         prefix.push(0);
         for id in &ids {
             acc = acc.wrapping_add(key.hash(id));
