@@ -24,6 +24,8 @@ pub type PeerId = u64;
 const MAX_WANT_IDS: usize = 256;
 /// Most answers queued for one peer before its requests are refused.
 const MAX_ANSWERS: usize = 4;
+/// Session numbers wrap within 14 bits (a 2-byte varint); only recent ones matter.
+pub(super) const SESSION_MASK: u32 = 0x3fff;
 /// Sessions a peer may open within `SESSION_BURST` session intervals.
 const SESSION_BURST: usize = 3;
 
@@ -151,7 +153,8 @@ impl SyncEngine {
     pub fn new(config: SyncConfig, seed: [u8; 32]) -> Result<Self, ConfigError> {
         config.validate()?;
         let mut seed = SeedStream::new(seed);
-        let next_session = (seed.next_u64() as u32).max(1);
+        // Small session numbers keep every message's session field at two bytes.
+        let next_session = (seed.next_u64() as u32 & SESSION_MASK).max(1);
         Ok(SyncEngine {
             config,
             seed,
@@ -195,7 +198,7 @@ impl SyncEngine {
     /// Starts a reconciliation with `peer` now (one at a time per peer).
     pub fn reconcile<S: RecordSet>(&mut self, now: u64, peer: PeerId, ledger: &Ledger<S>) {
         let session = self.next_session;
-        self.next_session = self.next_session.wrapping_add(1).max(1);
+        self.next_session = (self.next_session.wrapping_add(1) & SESSION_MASK).max(1);
         let salt = self.seed.salt();
         let Some(p) = self.peers.get_mut(&peer) else {
             return;

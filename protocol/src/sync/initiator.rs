@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::config::SyncConfig;
 use super::message::{self, SyncError};
-use super::responder::{RANGE_ID_LEN, prefers_ranges, short_table};
+use super::responder::{RANGE_ID_LEN, WANT_ID_LEN, prefers_ranges, short_table};
 use super::riblt::{self, Decoder, DecoderConfig};
 use super::shortid::ShortIdKey;
 use super::snapshot::{Fingerprint, FingerprintKey, Snapshot};
@@ -462,7 +462,7 @@ impl Initiator {
         // difference), then small steps: overshooting costs bytes, falling short only a
         // round trip of some 35 bytes.
         let decoded = (decoder.remote_only().len() + decoder.local_only().len()) as u64;
-        let need = ((decoded + decoder.estimate_remaining()) as f64 * 1.3).ceil() as u64 + 2;
+        let need = ((decoded + decoder.estimate_remaining()) as f64 * 1.25).ceil() as u64 + 2;
         let next = need
             .saturating_sub(got)
             .max((got / 16).max(4))
@@ -530,14 +530,14 @@ impl Initiator {
     }
 
     fn ask_wanted(&mut self, config: &SyncConfig) {
-        let Some((kind, key)) = &self.want_key else {
+        let Some((kind, _)) = &self.want_key else {
             return;
         };
         if self.wanted.is_empty() {
             self.verify();
             return;
         }
-        let width = usize::from(key.len());
+        let width = WANT_ID_LEN;
         // One page at a time, as many as one answer carries: each id is asked once.
         let max = (config.max_message_bytes.saturating_sub(64) / width)
             .min(config.max_records_per_message)

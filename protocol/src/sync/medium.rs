@@ -290,7 +290,8 @@ impl SyncEngine {
                 m.stream = None;
             }
             if now >= m.next_announce {
-                self.next_session = self.next_session.wrapping_add(1).max(1);
+                self.next_session =
+                    (self.next_session.wrapping_add(1) & super::engine::SESSION_MASK).max(1);
                 let (r, hello) = Responder::announce(session, salt, ledger.set().ids().collect());
                 m.stream = Some((r, now));
                 m.outbox.push_back(message::message(session, 0, hello));
