@@ -1,2 +1,4 @@
-//! meshpay-benches: criterion benchmarks and report binaries that measure merge and sync
-//! against their physical limits; this crate starts empty until those are written.
+//! meshpay-benches: report binaries that measure merge and sync against their physical
+//! limits. `sync_report` measures reconciliation between two nodes, byte for byte.
+
+pub mod sync_report;

@@ -254,16 +254,16 @@ impl SyncEngine {
                 if mine {
                     self.session_answer(now, peer, &m, ledger, &mut events)
                 } else {
-                    for s in &r.records {
+                    let records =
+                        message::unpack_records(&r.records, config.max_records_per_message)
+                            .expect("checked on decode");
+                    for s in &records {
                         p.known
                             .insert(RecordId::of_body(&s.body), config.max_known_per_peer);
                     }
-                    p.stats.records_in += r.records.len() as u64;
-                    if !r.records.is_empty() {
-                        events.push(Event::Received {
-                            peer,
-                            records: r.records.clone(),
-                        });
+                    p.stats.records_in += records.len() as u64;
+                    if !records.is_empty() {
+                        events.push(Event::Received { peer, records });
                     }
                     Ok(())
                 }
@@ -547,11 +547,12 @@ impl SyncEngine {
             .and_then(|i| i.poll_message(now, &config, ledger))
         {
             if let Some(Body::Records(r)) = &m.body {
-                for s in &r.records {
+                let sent = message::unpack_records(&r.records, usize::MAX).unwrap_or_default();
+                for s in &sent {
                     p.known
                         .insert(RecordId::of_body(&s.body), config.max_known_per_peer);
                 }
-                p.stats.records_out += r.records.len() as u64;
+                p.stats.records_out += sent.len() as u64;
             }
             Some(message::encode(&m))
         } else {
@@ -696,9 +697,6 @@ fn push_batch<S: RecordSet>(
     Some(message::encode(&message::message(
         0,
         0,
-        Body::Records(wire::Records {
-            records,
-            last: false,
-        }),
+        message::records(&records, false),
     )))
 }

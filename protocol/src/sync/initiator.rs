@@ -246,10 +246,7 @@ impl Initiator {
             return Some(message::message(
                 self.session,
                 0,
-                Body::Records(wire::Records {
-                    records,
-                    last: false,
-                }),
+                message::records(&records, false),
             ));
         }
         None
@@ -565,7 +562,8 @@ impl Initiator {
             return Err(SyncError::Unexpected("records without a request"));
         };
         let mut useful = Vec::new();
-        for s in &r.records {
+        let records = message::unpack_records(&r.records, config.max_records_per_message)?;
+        for s in &records {
             let id = RecordId::of_body(&s.body);
             if self.wanted.remove(&key.short(&id)) {
                 self.received.push(id);

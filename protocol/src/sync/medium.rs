@@ -135,10 +135,7 @@ impl SyncEngine {
                             m.outbox.push_back(message::message(
                                 0,
                                 0,
-                                Body::Records(wire::Records {
-                                    records: vec![r.to_signed()],
-                                    last: false,
-                                }),
+                                message::records(&[r.to_signed()], false),
                             ));
                         }
                     }
@@ -174,15 +171,18 @@ impl SyncEngine {
             }
             Body::Symbols(_) | Body::RangeAnswer(_) | Body::Records(_) => {
                 if let Body::Records(r) = body {
-                    for rec in &r.records {
+                    let records =
+                        message::unpack_records(&r.records, config.max_records_per_message)
+                            .expect("checked on decode");
+                    for rec in &records {
                         m.known
                             .insert(RecordId::of_body(&rec.body), config.max_known_per_peer);
                     }
-                    m.stats.records_in += r.records.len() as u64;
-                    if !r.records.is_empty() {
+                    m.stats.records_in += records.len() as u64;
+                    if !records.is_empty() {
                         events.push(Event::Received {
                             peer: from,
-                            records: r.records.clone(),
+                            records,
                         });
                     }
                 }

@@ -175,12 +175,7 @@ fn check(m: &wire::SyncMessage, config: &SyncConfig) -> Result<(), SyncError> {
             check_packed(&w.ids, 32, "wanted ids must be 32 bytes each")?;
         }
         Body::Records(r) => {
-            if r.records.len() > config.max_records_per_message {
-                return Err(invalid("too many records"));
-            }
-            if r.records.iter().any(|s| s.encoded_len() > MAX_RECORD_BYTES) {
-                return Err(invalid("record too large"));
-            }
+            unpack_records(&r.records, config.max_records_per_message)?;
         }
         Body::Done(_) | Body::Refuse(_) => {}
     }
@@ -194,6 +189,42 @@ pub fn message(session: u32, step: u32, body: Body) -> wire::SyncMessage {
         step,
         body: Some(body),
     }
+}
+
+/// Packs records: each a varint length, then its encoding.
+pub fn pack_records(records: &[wire::SignedRecord]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(records.iter().map(|r| r.encoded_len() + 2).sum());
+    for r in records {
+        r.encode_length_delimited(&mut out).expect("a Vec grows");
+    }
+    out
+}
+
+/// A `Records` message body carrying `records`.
+pub fn records(records: &[wire::SignedRecord], last: bool) -> Body {
+    Body::Records(wire::Records {
+        records: pack_records(records),
+        last,
+    })
+}
+
+/// Unpacks records, bounding their count and each one's size before decoding it.
+pub fn unpack_records(mut bytes: &[u8], max: usize) -> Result<Vec<wire::SignedRecord>, SyncError> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        if out.len() >= max {
+            return Err(invalid("too many records"));
+        }
+        let len =
+            prost::encoding::decode_varint(&mut bytes).map_err(|_| invalid("record length"))?;
+        if len > MAX_RECORD_BYTES as u64 || len > bytes.len() as u64 {
+            return Err(invalid("record length"));
+        }
+        let (one, rest) = bytes.split_at(len as usize);
+        out.push(wire::SignedRecord::decode(one).map_err(|_| invalid("record encoding"))?);
+        bytes = rest;
+    }
+    Ok(out)
 }
 
 /// Splits packed fixed-width items.

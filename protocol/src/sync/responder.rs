@@ -322,19 +322,22 @@ impl Responder {
             }
         }
         let ordered = ledger.in_dependency_order(&ids);
-        let mut out = wire::Records::default();
+        let mut records = Vec::new();
         let mut room = config.max_message_bytes.saturating_sub(FRAMING);
         for r in &ordered {
             let s = r.to_signed();
-            let len = prost::Message::encoded_len(&s) + 4;
-            if out.records.len() >= config.max_records_per_message || len > room {
+            let len = prost::Message::encoded_len(&s) + 2;
+            if records.len() >= config.max_records_per_message || len > room {
                 break;
             }
             room -= len;
-            out.records.push(s);
+            records.push(s);
         }
-        out.last = out.records.len() == ordered.len();
-        Ok(out)
+        let last = records.len() == ordered.len();
+        Ok(wire::Records {
+            records: message::pack_records(&records),
+            last,
+        })
     }
 }
 

@@ -263,7 +263,9 @@ fn drive(
                 Some(root)
             }
             Body::Records(r) => {
-                b.merge_verified(trusted(r.records.clone()));
+                b.merge_verified(trusted(
+                    message::unpack_records(&r.records, usize::MAX).expect("packed"),
+                ));
                 None
             }
             other => resp
