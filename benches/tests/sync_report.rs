@@ -31,7 +31,12 @@ fn tiny_grid_is_consistent() {
         );
         assert!(r.bytes_min <= r.bytes && r.bytes <= r.bytes_max, "{what}");
         assert_eq!(r.a_only + r.b_only, r.d, "{what}");
-        assert_eq!(r.message_bytes, r.bytes - r.payload_bytes, "{what}");
+        // Rows over several trials carry rounded means: allow the rounding.
+        let slack = u64::from(r.trials > 1);
+        assert!(
+            r.message_bytes.abs_diff(r.bytes - r.payload_bytes) <= slack,
+            "{what}: message bytes are bytes less payload"
+        );
         assert!(r.negentropy_bytes > 0, "{what}");
         assert!(r.round_trips >= 1.0, "{what}");
         let kinds: u64 = r.kinds.values().map(|k| k.bytes).sum();

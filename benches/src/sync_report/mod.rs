@@ -28,7 +28,7 @@ pub use link::KindStats;
 pub use table::render;
 
 use pool::Pool;
-use rng::{SplitMix, mix};
+use rng::{ReportRng, mix};
 
 /// Records in the pool beyond the largest `n`.
 pub const POOL_EXTRA: usize = 2_000;
@@ -218,7 +218,7 @@ fn measure(
     bar: &ProgressBar,
 ) -> Result<Sample> {
     let (n, d, split, keep_log) = (c.n, c.d, c.split, c.lora);
-    let mut rng = SplitMix::new(seed);
+    let mut rng = ReportRng::new(seed);
     let picks = rng.sample(n, d);
     let a_count = if split { d - d / 2 } else { 0 };
     // 0: both hold it; 1: A only; 2: B only.

@@ -9,7 +9,7 @@ use meshpay_protocol::id::{AccountId, RecordId};
 use meshpay_protocol::ledger::Ledger;
 use meshpay_protocol::record::{self, Body, Kind, Mint, Record};
 
-use super::rng::{SplitMix, mix};
+use super::rng::{ReportRng, mix};
 
 /// Issuers minting the pool, each on its own chain (their chains are signed in parallel).
 pub const ISSUERS: usize = 8;
@@ -47,7 +47,7 @@ impl Pool {
 }
 
 fn issuer_key(seed: u64, i: usize) -> SigningKey {
-    SigningKey::from_bytes(&SplitMix::new(mix(&[seed, 0x155, i as u64])).bytes32())
+    SigningKey::from_bytes(&ReportRng::new(mix(&[seed, 0x155, i as u64])).bytes32())
 }
 
 fn memo(index: usize, len: usize) -> String {
@@ -79,7 +79,7 @@ pub fn build(count: usize, memo_bytes: usize, seed: u64, bar: &ProgressBar) -> R
         },
     };
     let chain = spec.chain_id();
-    let mut rng = SplitMix::new(mix(&[seed, 0x7ec]));
+    let mut rng = ReportRng::new(mix(&[seed, 0x7ec]));
     let recipients: Vec<AccountId> = (0..RECIPIENTS).map(|_| AccountId(rng.bytes32())).collect();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -95,7 +95,7 @@ pub fn build(count: usize, memo_bytes: usize, seed: u64, bar: &ProgressBar) -> R
                         let signer = record::account_of(key);
                         let mut prev = None;
                         for (j, index) in (issuer..count).step_by(ISSUERS).enumerate() {
-                            let mut r = SplitMix::new(mix(&[seed, index as u64]));
+                            let mut r = ReportRng::new(mix(&[seed, index as u64]));
                             let body = Body {
                                 signer,
                                 seq: j as u64 + 1,

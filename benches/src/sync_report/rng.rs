@@ -1,23 +1,22 @@
-//! A small deterministic PRNG (SplitMix64) for picking which records differ: the report
-//! must be reproducible from its seed, and needs no cryptographic strength.
+//! The report's randomness: a seeded ChaCha generator, so every run of the report is
+//! reproducible from its seed (no cryptographic use).
 
-/// SplitMix64.
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+
+/// A seeded generator with the few draws the report needs.
 #[derive(Clone, Debug)]
-pub struct SplitMix(u64);
+pub struct ReportRng(ChaCha8Rng);
 
-impl SplitMix {
+impl ReportRng {
     /// A generator from `seed`.
     pub fn new(seed: u64) -> Self {
-        SplitMix(seed)
+        ReportRng(ChaCha8Rng::seed_from_u64(seed))
     }
 
     /// The next value.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// A value in `0..n` (`n` > 0), without modulo bias worth mentioning at these sizes.
@@ -28,9 +27,7 @@ impl SplitMix {
     /// 32 pseudo-random bytes.
     pub fn bytes32(&mut self) -> [u8; 32] {
         let mut out = [0u8; 32];
-        for chunk in out.chunks_exact_mut(8) {
-            chunk.copy_from_slice(&self.next_u64().to_le_bytes());
-        }
+        self.0.fill_bytes(&mut out);
         out
     }
 
@@ -55,12 +52,11 @@ impl SplitMix {
 
 /// Mixes a few numbers into one seed.
 pub fn mix(parts: &[u64]) -> u64 {
-    let mut r = SplitMix::new(0x6d65_7368_7061_7921);
-    let mut acc = 0u64;
+    let mut h = blake3::Hasher::new();
     for p in parts {
-        acc = SplitMix::new(acc ^ p ^ r.next_u64()).next_u64();
+        h.update(&p.to_le_bytes());
     }
-    acc
+    u64::from_le_bytes(h.finalize().as_bytes()[..8].try_into().expect("8 bytes"))
 }
 
 #[cfg(test)]
@@ -69,7 +65,7 @@ mod tests {
 
     #[test]
     fn sample_is_distinct_and_in_range() {
-        let mut r = SplitMix::new(7);
+        let mut r = ReportRng::new(7);
         for (n, k) in [(10, 10), (100, 3), (1000, 0), (5, 1)] {
             let s = r.sample(n, k);
             assert_eq!(s.len(), k);
