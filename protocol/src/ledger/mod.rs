@@ -5,6 +5,7 @@
 
 mod account;
 mod conflict;
+mod conservation;
 mod digest;
 mod intake;
 mod orphans;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use rand_core::CryptoRng;
 
 pub use conflict::{Conflict, ConflictProof, ProofError};
+pub use conservation::ConservationError;
 pub use intake::check_alone;
 pub use set::{NativeSet, RecordSet};
 pub use status::{Changes, Status, VoidReason};

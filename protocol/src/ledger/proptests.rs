@@ -84,54 +84,6 @@ impl Ledger {
         self.changes = Changes::default();
     }
 
-    /// Checks the conservation invariant of DESIGN §3.
-    fn conservation(&self) -> Result<(), String> {
-        let mut lhs: i128 = 0;
-        let mut rhs: i128 = 0;
-        for (a, acct) in &self.accounts {
-            if !self.spec.is_issuer(a) {
-                lhs += acct.totals.stated - acct.totals.shortfall;
-            }
-        }
-        for e in self.entries.values() {
-            let body = e.record.body();
-            if let Some((_, amount)) = body.payment() {
-                if e.status == Some(Status::Canonical) && e.canonical_claimers == 0 {
-                    lhs += i128::from(amount);
-                }
-                if matches!(body.kind, Kind::Mint(_)) {
-                    rhs += i128::from(amount);
-                }
-            }
-        }
-        for acct in self.accounts.values() {
-            if let Some(g) = acct.governing {
-                let c = self.entries[&g]
-                    .record
-                    .body()
-                    .checkpoint()
-                    .expect("checkpoint");
-                let at_head: i128 = acct
-                    .chain
-                    .range(..=c.at_seq)
-                    .filter(|(_, id)| self.status(id) == Some(Status::Canonical))
-                    .map(|(_, id)| {
-                        let (s, f) = self.effect(*id);
-                        s - f
-                    })
-                    .sum();
-                rhs += i128::from(c.balance) - at_head;
-            }
-        }
-        if lhs == rhs {
-            Ok(())
-        } else {
-            Err(format!(
-                "held + unclaimed = {lhs}, minted + settlement adjustments = {rhs}"
-            ))
-        }
-    }
-
     /// Every place where one signer has several records, found by brute force.
     fn forks_by_brute_force(&self) -> Vec<(AccountId, u64)> {
         let mut n: HashMap<(AccountId, u64), usize> = HashMap::new();
@@ -188,7 +140,7 @@ proptest! {
     fn money_is_conserved_and_forks_are_proven(seed in any::<u64>(), steps in 10usize..90) {
         let h = history::generate(seed, steps);
         let l = merged(&h, std::slice::from_ref(&h.records));
-        if let Err(e) = l.conservation() {
+        if let Err(e) = l.check_conservation() {
             prop_assert!(false, "{}", e);
         }
         let reported: Vec<_> = l.conflicts().iter().map(|c| (c.account, c.seq)).collect();
@@ -208,14 +160,9 @@ proptest! {
         let mut l = Ledger::new(h.spec.clone()).expect("spec");
         for r in &h.records {
             l.insert(r.clone());
-            let heads_present = l.accounts.values().all(|a| {
-                a.checkpoints.iter().all(|c| {
-                    let head = l.entries[c].record.body().checkpoint().expect("checkpoint").head;
-                    l.contains(&head)
-                })
-            });
+            let heads_present = l.holds_checkpoint_heads();
             if heads_present {
-                if let Err(e) = l.conservation() {
+                if let Err(e) = l.check_conservation() {
                     prop_assert!(false, "{}", e);
                 }
             }
