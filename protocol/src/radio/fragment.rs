@@ -372,8 +372,10 @@ impl Reassembler {
             return Err(FragmentError::Oversize { at_least, max });
         }
         if !self.partials.contains_key(&key) {
+            // Fairness between senders: when the pool is full, the sender holding the
+            // most loses its oldest, so a flood from one cannot starve the others.
             while self.partials.len() >= self.config.max_partials {
-                if !self.evict_oldest(None) {
+                if !self.evict_heaviest(None, false) {
                     break;
                 }
             }
@@ -394,7 +396,7 @@ impl Reassembler {
         // Held bytes never exceed `at_least`, which fits the buffer: evicting others
         // always makes room.
         while self.buffered + len > self.config.max_buffered_bytes {
-            if !self.evict_oldest(Some(key)) {
+            if !self.evict_heaviest(Some(key), true) {
                 self.remove(&key);
                 return Err(FragmentError::Oversize {
                     at_least: self.buffered + len,
@@ -438,12 +440,30 @@ impl Reassembler {
         }
     }
 
-    /// Drops the oldest partial other than `keep`; false if there was none.
-    fn evict_oldest(&mut self, keep: Option<Key>) -> bool {
+    /// Drops the oldest partial, other than `keep`, of the sender holding the most
+    /// partials (or, when `by_bytes`, the most bytes); false if there was none.
+    fn evict_heaviest(&mut self, keep: Option<Key>, by_bytes: bool) -> bool {
+        let mut held: HashMap<u64, usize> = HashMap::new();
+        for (k, p) in &self.partials {
+            if Some(*k) != keep {
+                *held.entry(k.0).or_default() += if by_bytes { p.bytes + 1 } else { 1 };
+            }
+        }
+        let heaviest = held
+            .into_iter()
+            .max_by_key(|(s, n)| (*n, std::cmp::Reverse(*s)));
+        match heaviest {
+            Some((source, _)) => self.evict_oldest_of(source, keep),
+            None => false,
+        }
+    }
+
+    /// Drops `source`'s oldest partial other than `keep`; false if there was none.
+    fn evict_oldest_of(&mut self, source: u64, keep: Option<Key>) -> bool {
         let oldest = self
             .partials
             .iter()
-            .filter(|(k, _)| Some(**k) != keep)
+            .filter(|(k, _)| k.0 == source && Some(**k) != keep)
             .min_by_key(|(_, p)| p.seq)
             .map(|(k, _)| *k);
         match oldest {

@@ -102,13 +102,15 @@ impl Known {
 #[derive(Default)]
 pub(super) struct PushQueue {
     proofs: VecDeque<RecordId>,
+    /// Records a peer asked for by id (its missing dependencies), bounded on intake.
+    asked: VecDeque<RecordId>,
     payments: VecDeque<RecordId>,
     backfill: VecDeque<RecordId>,
 }
 
 impl PushQueue {
     fn len(&self) -> usize {
-        self.proofs.len() + self.payments.len() + self.backfill.len()
+        self.proofs.len() + self.asked.len() + self.payments.len() + self.backfill.len()
     }
 
     /// Makes room: backfill goes first, then the oldest payments; proofs are never dropped.
@@ -133,6 +135,8 @@ struct Peer {
     strikes: u32,
     penalty_until: u64,
     session_opens: VecDeque<u64>,
+    /// When the responder last heard from its initiator (it is dropped when idle).
+    responder_active_at: u64,
     next_reconcile: u64,
     retries: u32,
 }
@@ -274,14 +278,22 @@ impl SyncEngine {
                     .map(|b| RecordId(b.try_into().expect("32 bytes")))
                     .collect();
                 let p = self.peers.get_mut(&peer).expect("present");
-                for r in ledger.in_dependency_order(&ids) {
-                    p.push.proofs.push_back(r.id());
+                if p.push.asked.len() >= config.max_records_per_message * MAX_ANSWERS {
+                    Err(SyncError::Budget(
+                        "asks for records faster than they go out",
+                    ))
+                } else {
+                    for r in ledger.in_dependency_order(&ids) {
+                        if !p.push.asked.contains(&r.id()) {
+                            p.push.asked.push_back(r.id());
+                        }
+                    }
+                    Ok(())
                 }
-                Ok(())
             }
             Body::Hello(h) => self.open_responder(now, peer, m.session, h, ledger),
             Body::GetSymbols(_) | Body::GetRanges(_) | Body::Want(_) | Body::Done(_) => {
-                self.answer(peer, &m, ledger)
+                self.answer(now, peer, &m, ledger)
             }
             Body::Root(_) | Body::Symbols(_) | Body::RangeAnswer(_) | Body::Refuse(_) => {
                 self.session_answer(now, peer, &m, ledger, &mut events)
@@ -328,8 +340,18 @@ impl SyncEngine {
     ) -> Result<(), SyncError> {
         let interval = self.config.min_session_interval_ms;
         let p = self.peers.get_mut(&peer).expect("present");
-        let same = p.responder.as_ref().is_some_and(|r| r.session() == session);
-        if !same {
+        if p.answers.len() >= MAX_ANSWERS {
+            return Err(SyncError::Budget("requests faster than answers go out"));
+        }
+        if let Some(r) = p.responder.as_ref().filter(|r| r.session() == session) {
+            // The initiator did not hear our root (or replays it): the same answer again,
+            // not a fresh snapshot.
+            p.answers
+                .push_back(message::message(session, 1, r.root_answer()));
+            p.responder_active_at = now;
+            return Ok(());
+        }
+        {
             // A small burst is allowed (a retry after a collision follows at once); a
             // peer that keeps opening sessions is refused.
             p.session_opens
@@ -348,12 +370,14 @@ impl SyncEngine {
         )?;
         let p = self.peers.get_mut(&peer).expect("present");
         p.responder = Some(r);
+        p.responder_active_at = now;
         p.answers.push_back(message::message(session, 1, root));
         Ok(())
     }
 
     fn answer<S: RecordSet>(
         &mut self,
+        now: u64,
         peer: PeerId,
         m: &wire::SyncMessage,
         ledger: &Ledger<S>,
@@ -363,6 +387,7 @@ impl SyncEngine {
             // A request of a session this node no longer holds: stale, not hostile.
             return Ok(());
         };
+        p.responder_active_at = now;
         if p.answers.len() >= MAX_ANSWERS {
             return Err(SyncError::Budget("requests faster than answers go out"));
         }
@@ -486,7 +511,11 @@ impl SyncEngine {
             if !changes.orphaned.is_empty() {
                 let wanted: Vec<RecordId> =
                     ledger.wanted().into_iter().take(MAX_WANT_IDS).collect();
-                if let Some(p) = self.peers.get_mut(&src) {
+                if let Some(p) = self
+                    .peers
+                    .get_mut(&src)
+                    .filter(|p| p.answers.len() < MAX_ANSWERS)
+                {
                     let mut ids = Vec::with_capacity(wanted.len() * 32);
                     for id in &wanted {
                         ids.extend_from_slice(&id.0);
@@ -526,6 +555,15 @@ impl SyncEngine {
             &mut p.known,
             &mut p.stats,
             |q| &mut q.proofs,
+            &config,
+            ledger,
+        ) {
+            Some(m)
+        } else if let Some(m) = push_batch(
+            &mut p.push,
+            &mut p.known,
+            &mut p.stats,
+            |q| &mut q.asked,
             &config,
             ledger,
         ) {
@@ -645,6 +683,11 @@ impl SyncEngine {
         let peers: Vec<PeerId> = self.peers.keys().copied().collect();
         for peer in peers {
             let p = self.peers.get_mut(&peer).expect("present");
+            // A responder whose initiator went silent holds a snapshot: drop it.
+            let idle = self.config.retransmit_ms * u64::from(self.config.max_retransmits + 2);
+            if p.responder.is_some() && now > p.responder_active_at + idle {
+                p.responder = None;
+            }
             match p.initiator.as_mut() {
                 Some(i) => {
                     i.handle_timeout(now, &self.config);
@@ -671,8 +714,10 @@ fn push_batch<S: RecordSet>(
 ) -> Option<Vec<u8>> {
     let mut records = Vec::new();
     let mut room = config.max_message_bytes.saturating_sub(64);
+    // Records a peer asked for go out even if it was sent them before (it lost them).
+    let asked = std::ptr::eq(queue(push), &push.asked);
     while let Some(id) = queue(push).front().copied() {
-        if known.set.contains(&id) {
+        if !asked && known.set.contains(&id) {
             queue(push).pop_front();
             continue;
         }

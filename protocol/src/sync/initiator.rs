@@ -53,7 +53,9 @@ enum Stage {
     Ranges {
         work: Vec<Open>,
         asked: Vec<Open>,
+        /// Answers that split ranges, and answers in all.
         rounds: u32,
+        answers: u64,
     },
     Fetch,
     Finished,
@@ -436,6 +438,20 @@ impl Initiator {
         if symbols.len() != s.n as usize {
             return Err(SyncError::Invalid("symbol count"));
         }
+        // A coded symbol sums some of the sender's ids: its count lies between 0 and the
+        // count the sender announced, and symbol 0, which holds them all, equals it.
+        let possible = |i: u64, c: i64| {
+            u64::try_from(c).is_ok_and(|c| c <= remote_count && (i != 0 || c == remote_count))
+        };
+        if !symbols
+            .iter()
+            .enumerate()
+            .all(|(k, sym)| possible(s.first + k as u64, sym.count))
+        {
+            return Err(SyncError::Invalid(
+                "coded symbol counts impossible for the announced set",
+            ));
+        }
         let skip = (have - s.first) as usize;
         for sym in symbols.into_iter().skip(skip) {
             if decoder.push(sym).is_err() || decoder.is_decoded() || decoder.is_inconsistent() {
@@ -459,7 +475,9 @@ impl Initiator {
         // difference), then small steps: overshooting costs bytes, falling short only a
         // round trip of some 35 bytes.
         let decoded = (decoder.remote_only().len() + decoder.local_only().len()) as u64;
-        let need = ((decoded + decoder.estimate_remaining()) as f64 * 1.25).ceil() as u64 + 2;
+        let estimate = decoder.estimate_remaining().min(config.symbol_budget);
+        let need = ((decoded.saturating_add(estimate)) as f64 * 1.25).ceil() as u64;
+        let need = need.saturating_add(2);
         let next = need
             .saturating_sub(got)
             .max((got / 16).max(4))
@@ -629,6 +647,7 @@ impl Initiator {
             work,
             asked: Vec::new(),
             rounds: 0,
+            answers: 0,
         };
         self.ask_ranges(config);
     }
@@ -640,8 +659,12 @@ impl Initiator {
         };
         if work.is_empty() {
             let key = ShortIdKey::new(self.salt, RANGE_ID_LEN).expect("valid length");
-            let remote_only = std::mem::take(&mut self.range_remote);
-            let local_only = std::mem::take(&mut self.range_local);
+            let mut remote_only = std::mem::take(&mut self.range_remote);
+            remote_only.sort_unstable();
+            remote_only.dedup();
+            let mut local_only = std::mem::take(&mut self.range_local);
+            local_only.sort_unstable();
+            local_only.dedup();
             self.fetch(wire::ShortKey::Ranges, key, remote_only, local_only, config);
             return;
         }
@@ -681,6 +704,7 @@ impl Initiator {
             work,
             asked,
             rounds,
+            answers,
         } = &mut self.stage
         else {
             return Err(SyncError::Unexpected("ranges outside range reconciliation"));
@@ -690,12 +714,30 @@ impl Initiator {
         if answered == 0 && a.lists.is_empty() && a.split.is_empty() {
             return Err(SyncError::Unexpected("range answer without progress"));
         }
+        // Every answer counts: an honest exchange needs about one per page of ids, so
+        // the sets' sizes bound it; a responder that keeps a session open runs out.
+        *answers += 1;
+        let sizes = self
+            .remote
+            .map_or(0, |r| r.count)
+            .saturating_add(self.snapshot.len() as u64);
+        let page = config.list_threshold.max(1) as u64;
+        if *answers > 64 + sizes / page {
+            return Err(SyncError::Budget("range session past its rounds"));
+        }
         let mut settled: Vec<bool> = (0..asked.len()).map(|i| i < answered).collect();
+        let mut handled = vec![false; asked.len()];
         for list in &a.lists {
+            if !list.upper.is_empty() && list.upper <= list.lower {
+                return Err(SyncError::Invalid("id list with an empty range"));
+            }
             let i = asked
                 .iter()
                 .position(|o| o.lower == list.lower && within(&list.upper, o))
                 .ok_or(SyncError::Invalid("id list outside the ranges asked"))?;
+            if std::mem::replace(&mut handled[i], true) {
+                return Err(SyncError::Invalid("a range answered twice"));
+            }
             let (s, e) = self.snapshot.range(&list.lower, &list.upper);
             let theirs: HashSet<u64> = message::unpack(&list.short_ids, 8)
                 .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
@@ -733,6 +775,9 @@ impl Initiator {
                 .iter()
                 .position(|o| o.lower == first.lower && o.upper == split.upper)
                 .ok_or(SyncError::Invalid("split outside the ranges asked"))?;
+            if std::mem::replace(&mut handled[i], true) {
+                return Err(SyncError::Invalid("a range answered twice"));
+            }
             for (j, sub) in split.ranges.iter().enumerate() {
                 let upper = split
                     .ranges
@@ -753,6 +798,9 @@ impl Initiator {
             if !settled[i] {
                 work.push(o);
             }
+        }
+        if work.len() as u64 > 4_096u64.max(2 * sizes / page) {
+            return Err(SyncError::Budget("too many open ranges"));
         }
         self.ask_ranges(config);
         Ok(())

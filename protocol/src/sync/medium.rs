@@ -16,11 +16,16 @@ use crate::wire::{self, sync_message::Body};
 
 /// Requests remembered per medium to skip answering repeats.
 const MAX_REMEMBERED: usize = 256;
+/// Streams listened to at once (one per announcer).
+const MAX_LISTENERS: usize = 4;
+/// Frames queued for the medium before new answers are dropped (asked again later).
+const MAX_OUTBOX: usize = 32;
+/// Announcers and records remembered for rate limits and repeats.
+const MAX_REMEMBERED_IDS: usize = 4_096;
 
 /// One neighbour's stream this node listens to.
 struct Listener {
     init: Initiator,
-    streamer: PeerId,
     /// When the waiting request may go out (backoff), and when it was queued.
     release: Option<(u64, u64)>,
 }
@@ -30,15 +35,33 @@ struct Listener {
 pub(super) struct Medium {
     stream: Option<(Responder, u64)>,
     next_announce: u64,
-    listeners: BTreeMap<u32, Listener>,
-    /// session -> when someone last asked its streamer something.
+    /// (announcer, session) -> the listener of that stream; one per announcer.
+    listeners: BTreeMap<(PeerId, u32), Listener>,
+    /// announcer -> when its last announcement was taken up (a rate limit).
+    announcers: HashMap<PeerId, u64>,
+    /// session listened to -> when someone last asked its streamer something.
     overheard: HashMap<u32, u64>,
-    /// (session, request hash) -> when this node answered it.
-    answered: HashMap<(u32, [u8; 8]), u64>,
+    /// hash of a request to our stream -> when this node answered it.
+    answered: HashMap<[u8; 8], u64>,
+    /// record -> when this node last broadcast it on request.
+    sent: HashMap<RecordId, u64>,
     pub(super) outbox: VecDeque<wire::SyncMessage>,
     pub(super) push: PushQueue,
     pub(super) known: Known,
     pub(super) stats: PeerStats,
+}
+
+/// Forgets entries older than `keep_ms` once a memory is full; true if there is room.
+fn make_room<K: std::hash::Hash + Eq>(
+    m: &mut HashMap<K, u64>,
+    now: u64,
+    keep_ms: u64,
+    max: usize,
+) -> bool {
+    if m.len() >= max {
+        m.retain(|_, t| now < t.saturating_add(keep_ms));
+    }
+    m.len() < max
 }
 
 impl SyncEngine {
@@ -92,81 +115,19 @@ impl SyncEngine {
             .as_ref()
             .is_some_and(|(r, _)| r.session() == msg.session);
         match body {
-            Body::Hello(h) => {
-                // Someone announced: nothing to announce ourselves for a while.
-                m.next_announce = m.next_announce.max(now + config.reconcile_every_ms);
-                if !mine && !m.listeners.contains_key(&msg.session) {
-                    let first_step = self.seed.next_u64() as u32 & 0x7fff_ffff;
-                    let m = self.media.get_mut(&medium).expect("present");
-                    match Initiator::listen(
-                        msg.session,
-                        h,
-                        ledger.set().ids().collect(),
-                        first_step,
-                        &config,
-                    ) {
-                        Ok(init) if init.outcome().is_none() => {
-                            m.listeners.insert(
-                                msg.session,
-                                Listener {
-                                    init,
-                                    streamer: from,
-                                    release: None,
-                                },
-                            );
-                        }
-                        Ok(_) => {}
-                        Err(error) => {
-                            m.stats.errors += 1;
-                            events.push(Event::PeerError { peer: from, error });
-                        }
-                    }
-                }
+            Body::Hello(h) if !mine => {
+                self.heard_announcement(now, medium, from, msg.session, h, ledger, &mut events)
             }
             Body::GetSymbols(_) | Body::GetRanges(_) | Body::Want(_) => {
-                m.overheard.insert(msg.session, now);
+                if m.listeners.keys().any(|(_, s)| *s == msg.session) {
+                    m.overheard.insert(msg.session, now);
+                }
                 if msg.session == 0 {
                     if let Body::Want(w) = body {
-                        let ids: Vec<RecordId> = message::unpack(&w.ids, 32)
-                            .take(256)
-                            .map(|b| RecordId(b.try_into().expect("32 bytes")))
-                            .collect();
-                        for r in ledger.in_dependency_order(&ids) {
-                            m.outbox.push_back(message::message(
-                                0,
-                                0,
-                                message::records(&[r.to_signed()], false),
-                            ));
-                        }
+                        self.answer_want(now, medium, w, ledger);
                     }
                 } else if mine {
-                    let digest = blake3::hash(bytes);
-                    let key = (
-                        msg.session,
-                        digest.as_bytes()[..8].try_into().expect("8 bytes"),
-                    );
-                    let recent = m
-                        .answered
-                        .get(&key)
-                        .is_some_and(|t| now < t + config.broadcast_repeat_ms);
-                    if !recent {
-                        if m.answered.len() >= MAX_REMEMBERED {
-                            m.answered.clear();
-                        }
-                        m.answered.insert(key, now);
-                        let (r, _) = m.stream.as_mut().expect("mine");
-                        match r.answer(body, &mut self.seed, &config, ledger) {
-                            Ok(Some(a)) => {
-                                m.outbox
-                                    .push_back(message::message(msg.session, msg.step, a))
-                            }
-                            Ok(None) => {}
-                            Err(error) => {
-                                m.stats.errors += 1;
-                                events.push(Event::PeerError { peer: from, error });
-                            }
-                        }
-                    }
+                    self.answer_request(now, medium, from, &msg, ledger, &mut events);
                 }
             }
             Body::Symbols(_) | Body::RangeAnswer(_) | Body::Records(_) => {
@@ -186,39 +147,189 @@ impl SyncEngine {
                         });
                     }
                 }
-                if let Some(l) = m.listeners.get_mut(&msg.session) {
-                    let r = l.init.handle(&msg, &config);
-                    if let Err(error) = r {
+                // Only the announcer's own frames feed a listener of its stream.
+                if let Some(l) = m.listeners.get_mut(&(from, msg.session)) {
+                    if let Err(error) = l.init.handle(&msg, &config) {
                         m.stats.errors += 1;
                         events.push(Event::PeerError { peer: from, error });
                     }
                 }
                 self.close_listeners(medium, &mut events);
             }
-            Body::Root(_) | Body::Done(_) | Body::Refuse(_) => {}
+            Body::Hello(_) | Body::Root(_) | Body::Done(_) | Body::Refuse(_) => {}
         }
         events
+    }
+
+    /// A neighbour announced its root: listen to its stream if our sets differ (one
+    /// stream per announcer, a few at once, each announcer at most once per session
+    /// interval), or hold our own announcement back if they are equal.
+    #[allow(clippy::too_many_arguments)]
+    fn heard_announcement<S: RecordSet>(
+        &mut self,
+        now: u64,
+        medium: PeerId,
+        from: PeerId,
+        session: u32,
+        hello: &wire::Hello,
+        ledger: &Ledger<S>,
+        events: &mut Vec<Event>,
+    ) {
+        let config = self.config.clone();
+        let first_step = self.seed.next_u64() as u32 & 0x7fff_ffff;
+        let m = self.media.get_mut(&medium).expect("present");
+        if m.listeners.contains_key(&(from, session)) {
+            return;
+        }
+        let interval = config.min_session_interval_ms;
+        if m.announcers.get(&from).is_some_and(|t| now < t + interval)
+            || !make_room(&mut m.announcers, now, interval, MAX_REMEMBERED_IDS)
+        {
+            return;
+        }
+        m.announcers.insert(from, now);
+        match Initiator::listen(
+            session,
+            hello,
+            ledger.set().ids().collect(),
+            first_step,
+            &config,
+        ) {
+            Ok(init) if init.outcome().is_some() => {
+                // Same set as ours: nothing for us to announce for a while.
+                m.next_announce = m.next_announce.max(now + config.reconcile_every_ms);
+            }
+            Ok(init) => {
+                m.listeners.retain(|(a, _), _| *a != from);
+                if m.listeners.len() < MAX_LISTENERS {
+                    m.listeners.insert(
+                        (from, session),
+                        Listener {
+                            init,
+                            release: None,
+                        },
+                    );
+                }
+            }
+            Err(error) => {
+                m.stats.errors += 1;
+                events.push(Event::PeerError { peer: from, error });
+            }
+        }
+    }
+
+    /// Someone asked our stream something: answer once for everyone.
+    fn answer_request<S: RecordSet>(
+        &mut self,
+        now: u64,
+        medium: PeerId,
+        from: PeerId,
+        msg: &wire::SyncMessage,
+        ledger: &Ledger<S>,
+        events: &mut Vec<Event>,
+    ) {
+        let config = self.config.clone();
+        let m = self.media.get_mut(&medium).expect("present");
+        // Repeats are the same request whatever its step: hash the body alone.
+        let body = msg.body.clone().expect("checked on decode");
+        let key: [u8; 8] = blake3::hash(&message::encode(&message::message(0, 0, body.clone())))
+            .as_bytes()[..8]
+            .try_into()
+            .expect("8 bytes");
+        let recent = m
+            .answered
+            .get(&key)
+            .is_some_and(|t| now < t + config.broadcast_repeat_ms);
+        if recent
+            || m.outbox.len() >= MAX_OUTBOX
+            || !make_room(
+                &mut m.answered,
+                now,
+                config.broadcast_repeat_ms,
+                MAX_REMEMBERED,
+            )
+        {
+            return;
+        }
+        m.answered.insert(key, now);
+        let (r, _) = m.stream.as_mut().expect("our stream");
+        match r.answer(&body, &mut self.seed, &config, ledger) {
+            Ok(Some(a)) => m
+                .outbox
+                .push_back(message::message(msg.session, msg.step, a)),
+            Ok(None) => {}
+            Err(error) => {
+                m.stats.errors += 1;
+                events.push(Event::PeerError { peer: from, error });
+            }
+        }
+    }
+
+    /// Someone asked for records by id: broadcast those not broadcast just now, in one
+    /// message.
+    fn answer_want<S: RecordSet>(
+        &mut self,
+        now: u64,
+        medium: PeerId,
+        w: &wire::Want,
+        ledger: &Ledger<S>,
+    ) {
+        let config = self.config.clone();
+        let m = self.media.get_mut(&medium).expect("present");
+        if m.outbox.len() >= MAX_OUTBOX
+            || !make_room(
+                &mut m.sent,
+                now,
+                config.broadcast_repeat_ms,
+                MAX_REMEMBERED_IDS,
+            )
+        {
+            return;
+        }
+        let ids: Vec<RecordId> = message::unpack(&w.ids, 32)
+            .take(config.max_records_per_message)
+            .map(|b| RecordId(b.try_into().expect("32 bytes")))
+            .filter(|id| {
+                m.sent
+                    .get(id)
+                    .is_none_or(|t| now >= t + config.broadcast_repeat_ms)
+            })
+            .collect();
+        let records: Vec<wire::SignedRecord> = ledger
+            .in_dependency_order(&ids)
+            .iter()
+            .map(|r| r.to_signed())
+            .collect();
+        if records.is_empty() {
+            return;
+        }
+        for r in &records {
+            m.sent.insert(RecordId::of_body(&r.body), now);
+        }
+        m.outbox
+            .push_back(message::message(0, 0, message::records(&records, false)));
     }
 
     pub(super) fn close_listeners(&mut self, medium: PeerId, events: &mut Vec<Event>) {
         let Some(m) = self.media.get_mut(&medium) else {
             return;
         };
-        let closed: Vec<u32> = m
+        let closed: Vec<(PeerId, u32)> = m
             .listeners
             .iter()
             .filter(|(_, l)| l.init.is_closed())
-            .map(|(s, _)| *s)
+            .map(|(k, _)| *k)
             .collect();
-        for s in closed {
-            let l = m.listeners.remove(&s).expect("present");
+        for key in closed {
+            let l = m.listeners.remove(&key).expect("present");
+            m.overheard.remove(&key.1);
             let outcome = l
                 .init
                 .outcome()
                 .cloned()
                 .expect("closed sessions have an outcome");
             events.push(Event::Reconciled {
-                peer: l.streamer,
+                peer: key.0,
                 outcome,
             });
         }
@@ -239,16 +350,18 @@ impl SyncEngine {
         if let Some(a) = m.outbox.pop_front() {
             return Some(a);
         }
-        let sessions: Vec<u32> = m.listeners.keys().copied().collect();
-        for s in sessions {
+        let keys: Vec<(PeerId, u32)> = m.listeners.keys().copied().collect();
+        for key in keys {
+            let s = key.1;
             let m = self.media.get_mut(&medium)?;
-            let l = m.listeners.get_mut(&s).expect("present");
+            let l = m.listeners.get_mut(&key).expect("present");
             if l.init.has_request() {
                 match l.release {
                     None => {
                         let wait = self.seed.below(backoff + 1);
                         let m = self.media.get_mut(&medium)?;
-                        m.listeners.get_mut(&s).expect("present").release = Some((now + wait, now));
+                        m.listeners.get_mut(&key).expect("present").release =
+                            Some((now + wait, now));
                     }
                     Some((at, queued)) if now >= at => {
                         l.release = None;

@@ -20,6 +20,8 @@ pub use message::SyncError;
 #[cfg(test)]
 mod hostile_tests;
 #[cfg(test)]
+mod review_tests;
+#[cfg(test)]
 pub(crate) mod testnet;
 #[cfg(test)]
 mod tests;

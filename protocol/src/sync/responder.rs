@@ -38,6 +38,8 @@ pub struct Responder {
     snapshot: Snapshot,
     salt: [u8; 16],
     stream: Option<Stream>,
+    /// The first answer (root or announcement), sent again if asked again.
+    root: Body,
     /// Per short-id key (0: ranges, else the symbols' length): low 4 bytes -> ids.
     prefixes: HashMap<u8, HashMap<u32, Vec<RecordId>>>,
 }
@@ -62,6 +64,7 @@ impl Responder {
             snapshot,
             salt,
             stream: None,
+            root: Body::Done(wire::Done {}),
             prefixes: HashMap::new(),
         };
         let root = r.snapshot.root();
@@ -86,7 +89,9 @@ impl Responder {
             let n = first.min(u64::from(config.max_symbols_per_request)) as u32;
             answer.symbols = Some(r.symbols(0, n, seed, config)?);
         }
-        Ok((r, Body::Root(answer)))
+        r.root = Body::Root(answer);
+        let root = r.root.clone();
+        Ok((r, root))
     }
 
     /// Opens a stream to announce on a broadcast medium: returns the state and the
@@ -95,20 +100,26 @@ impl Responder {
     pub fn announce(session: u32, salt: [u8; 16], ids: Vec<RecordId>) -> (Self, Body) {
         let snapshot = Snapshot::new(FingerprintKey::new(&salt), ids);
         let root = snapshot.root();
+        let hello = Body::Hello(wire::Hello {
+            salt: salt.to_vec(),
+            count: root.count,
+            fingerprint: root.to_bytes().to_vec(),
+            window: 0,
+        });
         let r = Responder {
             session,
             snapshot,
             salt,
             stream: None,
+            root: hello.clone(),
             prefixes: HashMap::new(),
         };
-        let hello = wire::Hello {
-            salt: salt.to_vec(),
-            count: root.count,
-            fingerprint: root.to_bytes().to_vec(),
-            window: 0,
-        };
-        (r, Body::Hello(hello))
+        (r, hello)
+    }
+
+    /// The first answer this session gave (a root, or the announcement).
+    pub fn root_answer(&self) -> Body {
+        self.root.clone()
     }
 
     /// The session this state answers.
