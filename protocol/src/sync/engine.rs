@@ -550,32 +550,10 @@ impl SyncEngine {
         let p = self.peers.get_mut(&peer)?;
         let out = if let Some(h) = p.held.take() {
             Some(h)
-        } else if let Some(m) = push_batch(
-            &mut p.push,
-            &mut p.known,
-            &mut p.stats,
-            |q| &mut q.proofs,
-            &config,
-            ledger,
-        ) {
-            Some(m)
-        } else if let Some(m) = push_batch(
-            &mut p.push,
-            &mut p.known,
-            &mut p.stats,
-            |q| &mut q.asked,
-            &config,
-            ledger,
-        ) {
-            Some(m)
-        } else if let Some(m) = push_batch(
-            &mut p.push,
-            &mut p.known,
-            &mut p.stats,
-            |q| &mut q.payments,
-            &config,
-            ledger,
-        ) {
+        } else if let Some(m) = URGENT
+            .iter()
+            .find_map(|q| push_batch(&mut p.push, &mut p.known, &mut p.stats, q, &config, ledger))
+        {
             Some(m)
         } else if let Some(a) = p.answers.pop_front() {
             Some(message::encode(&a))
@@ -624,13 +602,10 @@ impl SyncEngine {
     ) -> Option<Vec<u8>> {
         let config = self.config.clone();
         let m = self.media.get_mut(&medium)?;
-        let (push, known, stats) = (&mut m.push, &mut m.known, &mut m.stats);
-        let out = if let Some(b) =
-            push_batch(push, known, stats, |q| &mut q.proofs, &config, ledger)
-        {
-            Some(b)
-        } else if let Some(b) = push_batch(push, known, stats, |q| &mut q.payments, &config, ledger)
-        {
+        let urgent = URGENT
+            .iter()
+            .find_map(|q| push_batch(&mut m.push, &mut m.known, &mut m.stats, q, &config, ledger));
+        let out = if let Some(b) = urgent {
             Some(b)
         } else if let Some(msg) = self.poll_medium(now, medium, ledger) {
             Some(message::encode(&msg))
@@ -703,7 +678,12 @@ impl SyncEngine {
     }
 }
 
-/// Packs queued records the peer lacks into one message.
+/// Push queues that go before session traffic, in order: conflict proofs, records asked
+/// for, payments.
+const URGENT: [fn(&mut PushQueue) -> &mut VecDeque<RecordId>; 3] =
+    [|q| &mut q.proofs, |q| &mut q.asked, |q| &mut q.payments];
+
+/// Packs queued records the peer (or medium) lacks into one message.
 fn push_batch<S: RecordSet>(
     push: &mut PushQueue,
     known: &mut Known,
