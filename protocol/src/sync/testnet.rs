@@ -256,6 +256,22 @@ impl TestNet {
         }
     }
 
+    /// Runs until every node shows the same state digest and nothing is under way, or
+    /// `max_ms` of virtual time passed. On a lossy link that takes periodic
+    /// reconciliations: a quiet moment is not yet agreement.
+    pub fn converge(&mut self, max_ms: u64) {
+        let start = self.now;
+        while self.now - start < max_ms {
+            self.step(10);
+            if self.quiet() {
+                let d = self.digests();
+                if d.iter().all(|x| *x == d[0]) {
+                    break;
+                }
+            }
+        }
+    }
+
     /// State digests of the nodes.
     pub fn digests(&self) -> Vec<[u8; 32]> {
         self.nodes.iter().map(|n| n.ledger.state_digest()).collect()

@@ -108,7 +108,7 @@ fn three_engines_converge_over_a_lossy_small_mtu_line() {
         deal(&mut net, &h.records, seed, 30);
         net.connect(0, 1);
         net.connect(1, 2);
-        net.run(120_000, 600_000);
+        net.converge(1_800_000);
         assert_eq!(net.digests(), vec![want; 3], "seed {seed}");
     }
 }
@@ -125,7 +125,7 @@ fn ten_engines_converge() {
     }
     net.connect(0, 5);
     net.connect(2, 7);
-    net.run(120_000, 600_000);
+    net.converge(1_800_000);
     assert_eq!(net.digests(), vec![want; 10]);
 }
 
@@ -162,7 +162,7 @@ fn forks_across_a_split_are_known_to_every_node_after_the_heal() {
     );
     // The heal.
     net.connect(2, 3);
-    net.run(60_000, 300_000);
+    net.converge(1_800_000);
     for (i, n) in net.nodes.iter().enumerate() {
         let c = n.ledger.conflicts();
         assert_eq!(c.len(), 1, "node {i}");
@@ -218,7 +218,7 @@ fn a_cut_link_heals_by_reconciliation() {
     net.run(0, 10_000);
     assert_ne!(net.digests()[0], net.digests()[1]);
     net.connect(0, 1);
-    net.run(0, 120_000);
+    net.converge(1_800_000);
     assert_eq!(net.digests(), vec![want; 2]);
 }
 
@@ -370,7 +370,7 @@ mod laws {
             net.loss_per_mille = loss;
             deal(&mut net, &h.records, seed, share);
             net.connect(0, 1);
-            net.run(60_000, 900_000);
+            net.converge(1_800_000);
             prop_assert_eq!(net.digests(), vec![want; 2]);
             if loss == 0 {
                 let payload: u64 = h.records.iter().map(|r| prost::Message::encoded_len(r) as u64).sum();
@@ -396,7 +396,7 @@ fn one_stream_serves_every_neighbour_on_a_broadcast_medium() {
     radio.loss_per_mille = 20;
     deal(&mut radio, &h.records, 41, 50);
     radio.broadcast_medium(100, (0..5).collect());
-    radio.run(120_000, 900_000);
+    radio.converge(1_800_000);
     assert_eq!(radio.digests(), vec![want; 5]);
 
     // The same nodes and records over a full mesh of unicast links.
@@ -408,7 +408,7 @@ fn one_stream_serves_every_neighbour_on_a_broadcast_medium() {
             mesh.connect(a, b);
         }
     }
-    mesh.run(120_000, 900_000);
+    mesh.converge(1_800_000);
     assert_eq!(mesh.digests(), vec![want; 5]);
     // A broadcast is sent once for everyone in range.
     assert!(
