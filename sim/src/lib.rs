@@ -1,3 +1,12 @@
-//! meshpay-sim: the deterministic network-partition simulator. It will drive the same
-//! protocol code as the node (ledger, policy, sync engine) on many simulated nodes with a
-//! virtual clock; this crate starts empty until the sync engine it needs exists.
+//! meshpay-sim: the deterministic network-partition simulator. It drives the same
+//! protocol code as the node (ledger, wallets, policy, sync engine) on many simulated
+//! nodes over a virtual clock, with LAN links, LoRa media and scheduled partitions.
+
+pub mod clock;
+pub mod network;
+pub mod node;
+pub mod report;
+pub mod scenario;
+pub mod seeds;
+pub mod trace;
+pub mod world;

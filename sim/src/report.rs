@@ -1,0 +1,297 @@
+//! The end of a run: the invariants checked over the final state (convergence, forks
+//! known everywhere, conservation, double-spend exposure) and the report with the
+//! figures, printable as a table or serialisable as JSON.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::network::Traffic;
+use crate::scenario::LinkKind;
+use crate::world::World;
+
+/// One invariant's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Invariant {
+    /// Its name.
+    pub name: &'static str,
+    /// Whether it held.
+    pub ok: bool,
+    /// What was found.
+    pub detail: String,
+}
+
+/// A fork and when each node learned of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ForkReport {
+    /// The signer, hex.
+    pub account: String,
+    /// The seq.
+    pub seq: u64,
+    /// Per node: ms after the last heal it learned of the fork (negative: before).
+    pub learned_after_heal_ms: Vec<Option<i64>>,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// The seed.
+    pub seed: u64,
+    /// BLAKE3 over delivered messages and merge digests.
+    pub trace_hash: String,
+    /// Whether every invariant held.
+    pub invariants_ok: bool,
+    /// Each invariant.
+    pub invariants: Vec<Invariant>,
+    /// Nodes.
+    pub nodes: usize,
+    /// Records held per node.
+    pub records: Vec<usize>,
+    /// Honest payments attempted.
+    pub payments_attempted: u64,
+    /// Honest payments accepted.
+    pub payments_accepted: u64,
+    /// Refused by policy, by rule.
+    pub payments_refused: BTreeMap<String, u64>,
+    /// Not built by the payer's wallet, by reason.
+    pub payments_not_built: BTreeMap<String, u64>,
+    /// The double spender's accepted amounts.
+    pub double_spend_accepted: Vec<u64>,
+    /// The double spender's refusals, by rule.
+    pub double_spend_refused: BTreeMap<String, u64>,
+    /// Exposure: accepted beyond balance.
+    pub exposure: u64,
+    /// The bound on exposure: cumulative limit × groups.
+    pub exposure_bound: u64,
+    /// Forks in the union of all ledgers.
+    pub forks: Vec<ForkReport>,
+    /// Ms after the last heal until all digests matched.
+    pub convergence_after_heal_ms: Option<u64>,
+    /// Traffic per link kind.
+    pub traffic: BTreeMap<LinkKind, Traffic>,
+    /// Messages and merges hashed into the trace.
+    pub trace_messages: u64,
+    /// Merges hashed into the trace.
+    pub trace_merges: u64,
+}
+
+fn check(name: &'static str, ok: bool, detail: String) -> Invariant {
+    Invariant { name, ok, detail }
+}
+
+impl Report {
+    /// Checks the invariants over `world`'s final state and gathers the figures.
+    pub fn of(world: &World) -> Report {
+        let mut invariants = Vec::new();
+        // 1. Nodes that reach each other agree, bit for bit.
+        let mut diverged = Vec::new();
+        for comp in world.components() {
+            let d0 = world.nodes[comp[0]].ledger.state_digest();
+            diverged.extend(
+                comp.iter()
+                    .filter(|&&n| world.nodes[n].ledger.state_digest() != d0)
+                    .copied(),
+            );
+        }
+        invariants.push(check(
+            "convergence",
+            diverged.is_empty(),
+            if diverged.is_empty() {
+                "reachable nodes share one state digest".into()
+            } else {
+                format!("nodes {diverged:?} differ from their component")
+            },
+        ));
+        // 2. Every fork anywhere is known everywhere.
+        let union: BTreeSet<_> = world
+            .nodes
+            .iter()
+            .flat_map(|n| n.ledger.conflicts())
+            .map(|c| (c.account, c.seq))
+            .collect();
+        let mut missing = Vec::new();
+        for n in &world.nodes {
+            let known: BTreeSet<_> = n
+                .ledger
+                .conflicts()
+                .into_iter()
+                .map(|c| (c.account, c.seq))
+                .collect();
+            if !union.is_subset(&known) {
+                missing.push(n.index);
+            }
+        }
+        invariants.push(check(
+            "forks_known_everywhere",
+            missing.is_empty(),
+            format!(
+                "{} fork(s) in the union; nodes missing some: {missing:?}",
+                union.len()
+            ),
+        ));
+        // 3. Conservation, during the run and at the end.
+        let mut broken = world
+            .tally
+            .conservation_failure
+            .clone()
+            .map(|(t, n, e)| format!("at {t} ms on node {n}: {e}"));
+        let mut checked = 0;
+        for n in &world.nodes {
+            if n.ledger.holds_checkpoint_heads() {
+                checked += 1;
+                if let Err(e) = n.ledger.check_conservation() {
+                    broken.get_or_insert_with(|| format!("at the end on node {}: {e}", n.index));
+                }
+            }
+        }
+        invariants.push(check(
+            "conservation",
+            broken.is_none(),
+            broken.unwrap_or_else(|| format!("held on {checked} node(s) at every check")),
+        ));
+        // 4. Double-spend exposure within the offline limits.
+        let balance = world
+            .scenario
+            .double_spend
+            .as_ref()
+            .map_or(0, |d| d.balance);
+        let accepted: u64 = world.tally.double_spend_accepted.iter().sum();
+        let exposure = accepted.saturating_sub(balance);
+        let bound = world.scenario.limits.max_cumulative * world.scenario.groups.len() as u64;
+        invariants.push(check(
+            "double_spend_exposure",
+            exposure <= bound,
+            format!("exposure {exposure} <= bound {bound}"),
+        ));
+
+        let heal = world.scenario.last_heal_ms();
+        let forks = union
+            .iter()
+            .map(|key| {
+                let learned = world.tally.conflict_learned.get(key);
+                ForkReport {
+                    account: key.0.to_hex(),
+                    seq: key.1,
+                    learned_after_heal_ms: (0..world.nodes.len())
+                        .map(|n| {
+                            learned
+                                .and_then(|m| m.get(&n))
+                                .map(|&t| t as i64 - heal.unwrap_or(0) as i64)
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        Report {
+            scenario: world.scenario.name.clone(),
+            seed: world.seed,
+            trace_hash: world.trace.hex(),
+            invariants_ok: invariants.iter().all(|i| i.ok),
+            invariants,
+            nodes: world.nodes.len(),
+            records: world.nodes.iter().map(|n| n.ledger.len()).collect(),
+            payments_attempted: world.tally.attempted,
+            payments_accepted: world.tally.accepted,
+            payments_refused: world.tally.refused.clone(),
+            payments_not_built: world.tally.not_built.clone(),
+            double_spend_accepted: world.tally.double_spend_accepted.clone(),
+            double_spend_refused: world.tally.double_spend_refused.clone(),
+            exposure,
+            exposure_bound: bound,
+            forks,
+            convergence_after_heal_ms: world
+                .tally
+                .converged_at
+                .zip(heal)
+                .map(|(c, h)| c.saturating_sub(h)),
+            traffic: world.network.traffic.clone(),
+            trace_messages: world.trace.messages,
+            trace_merges: world.trace.merges,
+        }
+    }
+
+    /// The report as a human-readable table.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "scenario        {} (seed {})", self.scenario, self.seed);
+        let _ = writeln!(s, "nodes           {}", self.nodes);
+        let _ = writeln!(
+            s,
+            "records         min {} max {}",
+            self.records.iter().min().unwrap_or(&0),
+            self.records.iter().max().unwrap_or(&0)
+        );
+        let _ = writeln!(
+            s,
+            "payments        {} attempted, {} accepted",
+            self.payments_attempted, self.payments_accepted
+        );
+        for (rule, n) in &self.payments_refused {
+            let _ = writeln!(s, "  refused       {rule}: {n}");
+        }
+        for (why, n) in &self.payments_not_built {
+            let _ = writeln!(s, "  not built     {why}: {n}");
+        }
+        let _ = writeln!(
+            s,
+            "double spend    accepted {:?}, refused {:?}, exposure {} (bound {})",
+            self.double_spend_accepted,
+            self.double_spend_refused,
+            self.exposure,
+            self.exposure_bound
+        );
+        for f in &self.forks {
+            let times: Vec<String> = f
+                .learned_after_heal_ms
+                .iter()
+                .map(|t| t.map_or("-".into(), |t| format!("{t}")))
+                .collect();
+            let _ = writeln!(
+                s,
+                "fork            {}.. seq {}: learned (ms after heal) [{}]",
+                &f.account[..16],
+                f.seq,
+                times.join(", ")
+            );
+        }
+        let _ = writeln!(
+            s,
+            "convergence     {}",
+            self.convergence_after_heal_ms
+                .map_or("not reached".into(), |t| format!("{t} ms after the heal"))
+        );
+        for (kind, t) in &self.traffic {
+            let _ = writeln!(
+                s,
+                "traffic {:<7} {} frames, {} bytes, {} lost, {} cut, airtime {:.1} ms",
+                format!("{kind:?}"),
+                t.frames,
+                t.bytes,
+                t.lost,
+                t.cut,
+                t.airtime_ms
+            );
+        }
+        for i in &self.invariants {
+            let _ = writeln!(
+                s,
+                "invariant       {:<24} {}  {}",
+                i.name,
+                if i.ok { "PASS" } else { "FAIL" },
+                i.detail
+            );
+        }
+        let _ = writeln!(s, "trace hash      {}", self.trace_hash);
+        s
+    }
+}
+
+/// Runs `scenario` under `seed` to its end and reports.
+pub fn run(scenario: crate::scenario::Scenario, seed: u64) -> Report {
+    let mut world = World::new(scenario, seed);
+    world.run();
+    Report::of(&world)
+}
