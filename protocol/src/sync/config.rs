@@ -48,6 +48,11 @@ pub struct SyncConfig {
     pub broadcast_repeat_ms: u64,
     /// How long an announced stream stays open for requests.
     pub broadcast_stream_ms: u64,
+    /// Records of an account already in conflict pushed to one peer per window, at
+    /// most (the conflict proof itself goes first and is not counted).
+    pub conflict_relay_per_account: u32,
+    /// The window of that budget.
+    pub conflict_relay_window_ms: u64,
 }
 
 impl Default for SyncConfig {
@@ -74,6 +79,8 @@ impl Default for SyncConfig {
             broadcast_backoff_ms: 500,
             broadcast_repeat_ms: 1_000,
             broadcast_stream_ms: 120_000,
+            conflict_relay_per_account: 16,
+            conflict_relay_window_ms: 60_000,
         }
     }
 }
@@ -98,6 +105,8 @@ impl SyncConfig {
             broadcast_backoff_ms: 10_000,
             broadcast_repeat_ms: 20_000,
             broadcast_stream_ms: 30 * 60_000,
+            conflict_relay_per_account: 4,
+            conflict_relay_window_ms: 15 * 60_000,
             ..SyncConfig::default()
         }
     }

@@ -4,7 +4,7 @@
 //! connect and periodically. Sans-IO: the driver hands in bytes, time and the ledger,
 //! and moves the bytes `poll_transmit` returns.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use super::config::{ConfigError, SyncConfig};
 use super::initiator::{Initiator, Outcome};
@@ -12,7 +12,7 @@ use super::medium::Medium;
 use super::message::{self, SyncError};
 use super::responder::Responder;
 use super::seed::SeedStream;
-use crate::id::RecordId;
+use crate::id::{AccountId, RecordId};
 use crate::ledger::{Changes, Ledger, RecordSet};
 use crate::record::Kind;
 use crate::wire::{self, sync_message::Body};
@@ -106,17 +106,31 @@ pub(super) struct PushQueue {
     asked: VecDeque<RecordId>,
     payments: VecDeque<RecordId>,
     backfill: VecDeque<RecordId>,
+    /// Further records of accounts already in conflict: relayed last, and at most
+    /// `conflict_relay_per_account` per account and window (delayed, not refused).
+    flooded: VecDeque<RecordId>,
+    /// account -> (window start, records relayed in it).
+    relayed: HashMap<AccountId, (u64, u32)>,
 }
 
 impl PushQueue {
     fn len(&self) -> usize {
-        self.proofs.len() + self.asked.len() + self.payments.len() + self.backfill.len()
+        self.proofs.len()
+            + self.asked.len()
+            + self.payments.len()
+            + self.backfill.len()
+            + self.flooded.len()
     }
 
-    /// Makes room: backfill goes first, then the oldest payments; proofs are never dropped.
+    /// Makes room: records of accounts in conflict go first, then backfill, then the
+    /// oldest payments; proofs are never dropped. (Reconciliation brings whatever a
+    /// full queue dropped.)
     fn trim(&mut self, max: usize) {
         while self.len() > max {
-            if self.backfill.pop_front().is_none() && self.payments.pop_front().is_none() {
+            if self.flooded.pop_front().is_none()
+                && self.backfill.pop_front().is_none()
+                && self.payments.pop_front().is_none()
+            {
                 break;
             }
         }
@@ -492,13 +506,14 @@ impl SyncEngine {
                 let paying = ledger
                     .get(id)
                     .is_some_and(|r| matches!(&r.body().kind, Kind::Transfer(t) if t.amount > 0));
+                let in_conflict = ledger
+                    .get(id)
+                    .is_some_and(|r| ledger.has_conflict(&r.signer()));
                 if proofs.contains(id) {
                     push.proofs.push_back(*id);
-                } else if paying
-                    && !ledger
-                        .get(id)
-                        .is_some_and(|r| ledger.has_conflict(&r.signer()))
-                {
+                } else if in_conflict {
+                    push.flooded.push_back(*id);
+                } else if paying {
                     push.payments.push_back(*id);
                 } else {
                     push.backfill.push_back(*id);
@@ -580,6 +595,16 @@ impl SyncEngine {
                 &config,
                 ledger,
             )
+            .or_else(|| {
+                push_flooded(
+                    &mut p.push,
+                    &mut p.known,
+                    &mut p.stats,
+                    now,
+                    &config,
+                    ledger,
+                )
+            })
         };
         self.settle_session(now, peer, ledger);
         let out = out?;
@@ -619,6 +644,16 @@ impl SyncEngine {
                 &config,
                 ledger,
             )
+            .or_else(|| {
+                push_flooded(
+                    &mut m.push,
+                    &mut m.known,
+                    &mut m.stats,
+                    now,
+                    &config,
+                    ledger,
+                )
+            })
         };
         let mut events = Vec::new();
         self.close_listeners(medium, &mut events);
@@ -676,6 +711,71 @@ impl SyncEngine {
         events.append(&mut self.events);
         events
     }
+}
+
+/// Accounts whose relay budget is remembered per peer, at most.
+const MAX_RELAY_ACCOUNTS: usize = 4_096;
+
+/// Packs records of accounts in conflict that their per-account budget lets through;
+/// the others wait at the back of the queue for the next window.
+fn push_flooded<S: RecordSet>(
+    push: &mut PushQueue,
+    known: &mut Known,
+    stats: &mut PeerStats,
+    now: u64,
+    config: &SyncConfig,
+    ledger: &Ledger<S>,
+) -> Option<Vec<u8>> {
+    let window = config.conflict_relay_window_ms;
+    if push.relayed.len() >= MAX_RELAY_ACCOUNTS {
+        push.relayed.retain(|_, (start, _)| now < *start + window);
+    }
+    let mut records = Vec::new();
+    let mut room = config.max_message_bytes.saturating_sub(64);
+    for _ in 0..push.flooded.len() {
+        let Some(id) = push.flooded.pop_front() else {
+            break;
+        };
+        let Some(r) = ledger.get(&id).filter(|_| !known.set.contains(&id)) else {
+            continue;
+        };
+        let s = r.to_signed();
+        let len = prost::Message::encoded_len(&s) + 2;
+        if records.len() >= config.max_records_per_message || len > room {
+            push.flooded.push_front(id);
+            break;
+        }
+        let full = push.relayed.len() >= MAX_RELAY_ACCOUNTS;
+        let budget = push.relayed.entry(r.signer());
+        let (start, count) = match budget {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(_) if full => {
+                push.flooded.push_back(id);
+                continue;
+            }
+            std::collections::hash_map::Entry::Vacant(v) => v.insert((now, 0)),
+        };
+        if now >= *start + window {
+            (*start, *count) = (now, 0);
+        }
+        if *count >= config.conflict_relay_per_account {
+            push.flooded.push_back(id);
+            continue;
+        }
+        *count += 1;
+        room -= len;
+        known.insert(id, config.max_known_per_peer);
+        records.push(s);
+    }
+    if records.is_empty() {
+        return None;
+    }
+    stats.records_out += records.len() as u64;
+    Some(message::encode(&message::message(
+        0,
+        0,
+        message::records(&records, false),
+    )))
 }
 
 /// Push queues that go before session traffic, in order: conflict proofs, records asked

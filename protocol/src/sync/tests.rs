@@ -418,3 +418,51 @@ fn one_stream_serves_every_neighbour_on_a_broadcast_medium() {
         mesh.wire_bytes
     );
 }
+
+#[test]
+fn records_of_an_account_in_conflict_are_relayed_within_a_budget() {
+    let mut w = testkit::World::new(1);
+    let spec = w.spec.clone();
+    let mint = w.mint(testkit::acct(1), 1_000);
+    let config = SyncConfig {
+        conflict_relay_per_account: 4,
+        conflict_relay_window_ms: 60_000,
+        reconcile_every_ms: 3_600_000,
+        ..SyncConfig::default()
+    };
+    let mut net = TestNet::new(&spec, 2, config, 17);
+    net.jitter_ms = 0;
+    net.inject(0, vec![mint.clone()]);
+    net.connect(0, 1);
+    net.run(0, 10_000);
+    // The account floods: thirty records at one seq, each valid on its own.
+    let forks: Vec<wire::SignedRecord> = (1..=30u64)
+        .map(|i| {
+            let body = testkit::transfer(
+                1,
+                1,
+                None,
+                vec![testkit::id(&mint)],
+                Some(testkit::acct(2)),
+                i,
+                1_000 - i,
+            );
+            w.sign(1, &body)
+        })
+        .collect();
+    net.inject(0, forks[..2].to_vec());
+    net.run(0, 5_000);
+    assert_eq!(
+        net.nodes[1].ledger.conflicts().len(),
+        1,
+        "the proof goes first"
+    );
+    net.inject(0, forks[2..].to_vec());
+    net.run(0, 30_000);
+    let held = |net: &TestNet| net.nodes[1].ledger.len();
+    // The mint, the two records of the proof, and four more within the window.
+    assert_eq!(held(&net), 1 + 2 + 4);
+    // The rest is delayed, not dropped: each window lets four more through.
+    net.run(60_000, 70_000);
+    assert_eq!(held(&net), 1 + 2 + 8);
+}
