@@ -57,6 +57,8 @@ pub struct Network {
     group_of: Vec<usize>,
     /// Whether the backbone between groups is cut.
     pub split: bool,
+    /// Groups cut off on their own while the rest stay joined.
+    pub cut: std::collections::BTreeSet<usize>,
     /// When each directed LAN link is free again, in µs.
     lan_busy: HashMap<(usize, usize), u64>,
     /// When each medium is free again, in µs.
@@ -71,12 +73,7 @@ pub struct Network {
 impl Network {
     /// The network of `scenario`, nodes numbered group by group.
     pub fn new(scenario: &Scenario) -> Self {
-        let group_of: Vec<usize> = scenario
-            .groups
-            .iter()
-            .enumerate()
-            .flat_map(|(g, grp)| std::iter::repeat_n(g, grp.nodes))
-            .collect();
+        let group_of = scenario.initial_groups();
         Network {
             lan: scenario.lan.clone(),
             lora_loss: scenario.lora.loss_per_mille,
@@ -84,6 +81,7 @@ impl Network {
             msg_ids: vec![0; group_of.len()],
             group_of,
             split: false,
+            cut: Default::default(),
             lan_busy: HashMap::new(),
             medium_busy: BTreeMap::new(),
             media: BTreeMap::new(),
@@ -96,6 +94,34 @@ impl Network {
         self.group_of[node]
     }
 
+    /// Adds a party outside the honest nodes (an attacker) to `group`; returns its
+    /// index, which follows the nodes'.
+    pub fn add_outsider(&mut self, group: usize) -> usize {
+        self.group_of.push(group);
+        self.msg_ids.push(0);
+        self.group_of.len() - 1
+    }
+
+    /// Moves `node` into `group` (a mobile relay walking to another camp).
+    pub fn set_group(&mut self, node: usize, group: usize) {
+        self.group_of[node] = group;
+    }
+
+    /// Adds `node` to a medium's members (it is in range now).
+    pub fn join_medium(&mut self, medium: u64, node: usize) {
+        let members = self.media.entry(medium).or_default();
+        if !members.contains(&node) {
+            members.push(node);
+        }
+    }
+
+    /// Takes `node` off a medium (out of range).
+    pub fn leave_medium(&mut self, medium: u64, node: usize) {
+        if let Some(m) = self.media.get_mut(&medium) {
+            m.retain(|&n| n != node);
+        }
+    }
+
     /// Registers a broadcast medium and its members.
     pub fn add_medium(&mut self, medium: u64, members: Vec<usize>) {
         self.media.insert(medium, members);
@@ -103,7 +129,13 @@ impl Network {
 
     /// Whether `a` and `b` can talk now.
     pub fn reachable(&self, a: usize, b: usize) -> bool {
-        !self.split || self.group_of[a] == self.group_of[b]
+        let (ga, gb) = (self.group_of[a], self.group_of[b]);
+        ga == gb || !(self.split || self.cut.contains(&ga) || self.cut.contains(&gb))
+    }
+
+    /// Whether every group reaches every other.
+    pub fn whole(&self) -> bool {
+        !self.split && self.cut.is_empty()
     }
 
     /// Whether the medium is free for a new transmission at `now` (ms).

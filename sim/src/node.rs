@@ -1,8 +1,14 @@
 //! A simulated node: its ledger, a sync engine per link kind it is on (LAN default
-//! config, LoRa config), its seq store, its payees' request book, its reassemblers and
-//! its own batch-verification RNG.
+//! config, LoRa config), its seq store, its payees' request book, its reassemblers, its
+//! own batch-verification RNG, and its simulated durable store (DESIGN §6: a record is
+//! acknowledged once the store holds it; a crash loses only what it did not hold yet).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+
+use meshpay_protocol::RecordId;
+use meshpay_protocol::record::{self, Record};
+use meshpay_protocol::wire;
+use prost::Message;
 
 use meshpay_protocol::Ledger;
 use meshpay_protocol::policy::RequestBook;
@@ -33,6 +39,82 @@ pub struct Node {
     pub verify_rng: ChaCha20Rng,
     /// Reassembly per link kind.
     pub reassembly: BTreeMap<LinkKind, Reassembler>,
+    /// The durable store.
+    pub store_model: DurableStore,
+    /// Whether the node is down.
+    pub crashed: bool,
+    /// Incarnation: bumped by each restart and move, so fresh engines get fresh seeds.
+    pub epoch: u64,
+}
+
+/// The simulated durable store: records written in merge order (so a record's
+/// dependencies are never written after it) once the write delay has passed.
+#[derive(Default)]
+pub struct DurableStore {
+    /// Written records, in write order, as encoded `SignedRecord` bytes.
+    written: Vec<(RecordId, Vec<u8>)>,
+    /// Ids of `written`, to skip rewrites.
+    ids: HashSet<RecordId>,
+    /// Records merged but not yet durable: (due ms, id, bytes).
+    pending: VecDeque<(u64, RecordId, Vec<u8>)>,
+    /// Bytes written.
+    bytes: u64,
+}
+
+impl DurableStore {
+    /// Queues a merged record for writing at `due` (ms).
+    pub fn queue(&mut self, due: u64, record: &Record) {
+        if self.ids.contains(&record.id()) {
+            return;
+        }
+        self.pending
+            .push_back((due, record.id(), record.to_signed().encode_to_vec()));
+    }
+
+    /// Writes every queued record due by `now` (all of them with `u64::MAX`: an fsync).
+    pub fn write_due(&mut self, now: u64) {
+        while self.pending.front().is_some_and(|(due, _, _)| *due <= now) {
+            let (_, id, bytes) = self.pending.pop_front().expect("peeked");
+            if self.ids.insert(id) {
+                self.bytes += bytes.len() as u64;
+                self.written.push((id, bytes));
+            }
+        }
+    }
+
+    /// Whether the record is durable (acknowledged).
+    pub fn acknowledged(&self, id: &RecordId) -> bool {
+        self.ids.contains(id)
+    }
+
+    /// Ids of every acknowledged record.
+    pub fn acknowledged_ids(&self) -> impl Iterator<Item = &RecordId> + '_ {
+        self.written.iter().map(|(id, _)| id)
+    }
+
+    /// Records and bytes held.
+    pub fn size(&self) -> (usize, u64) {
+        (self.written.len(), self.bytes)
+    }
+
+    /// A crash: everything not yet written is gone. Returns how many records that was.
+    pub fn crash(&mut self) -> usize {
+        let lost = self.pending.len();
+        self.pending.clear();
+        lost
+    }
+
+    /// Reads the store back for a restart: the records parse as they were written and
+    /// are trusted (this node verified them before writing them).
+    pub fn read_back(&self) -> Result<Vec<Record>, meshpay_protocol::Reject> {
+        self.written
+            .iter()
+            .map(|(_, bytes)| {
+                let signed: wire::SignedRecord = record::decode_signed(bytes)?;
+                Ok(record::parse(signed)?.into_trusted())
+            })
+            .collect()
+    }
 }
 
 impl Node {
@@ -48,7 +130,21 @@ impl Node {
             book: RequestBook::default(),
             verify_rng,
             reassembly: BTreeMap::new(),
+            store_model: DurableStore::default(),
+            crashed: false,
+            epoch: 0,
         }
+    }
+
+    /// Records and bytes its ledger holds (bytes as they travel).
+    pub fn ledger_size(&self) -> (usize, u64) {
+        let bytes = self
+            .ledger
+            .records_in_dependency_order()
+            .iter()
+            .map(|r| r.encoded_len() as u64)
+            .sum();
+        (self.ledger.len(), bytes)
     }
 
     /// The engine for `kind`, created with that kind's config and `seed` on first use.

@@ -167,6 +167,12 @@ impl Report {
             format!("exposure {exposure} <= bound {bound}"),
         ));
 
+        // The fault checks: acknowledged records kept across crashes, accepted
+        // payments kept, every node up at the end, attackers' forks known everywhere.
+        for c in crate::checks::checks(world) {
+            invariants.push(check(c.name, c.ok, c.detail));
+        }
+
         let heal = world.scenario.last_heal_ms();
         let forks = union
             .iter()

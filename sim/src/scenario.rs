@@ -1,6 +1,7 @@
-//! Scenarios: the TOML a run is described by (groups, links, partition schedule,
-//! workload, double spend), parsed with serde and validated against named bounds so a
-//! typo fails with a clear error instead of a strange run.
+//! Scenarios: the TOML a run is described by (groups, links, the schedule of splits,
+//! crashes and moves, workload, double spend, attackers, the durable store's model),
+//! parsed with serde and validated against named bounds so a typo fails with a clear
+//! error instead of a strange run.
 
 use meshpay_protocol::Limits;
 use meshpay_protocol::radio::ModemPreset;
@@ -29,6 +30,16 @@ pub const PER_MILLE: u64 = 1_000;
 pub const MIN_LAN_MTU: usize = meshpay_protocol::radio::fragment::MIN_MTU;
 /// Largest LAN MTU (one fragmented message at most).
 pub const MAX_LAN_MTU: usize = 64 * 1024;
+/// Longest simulated write delay of a node's durable store.
+pub const MAX_WRITE_DELAY_MS: u64 = 60_000;
+/// The store's write delay when a scenario names none: a flash write and its fsync.
+pub const DEFAULT_WRITE_DELAY_MS: u64 = 200;
+/// Most attackers in one scenario.
+pub const MAX_ATTACKERS: usize = 8;
+/// Shortest interval between an attacker's messages (bounds the run's event count).
+pub const MIN_ATTACK_EVERY_MS: u64 = 10;
+/// Most records a fork-flooding attacker signs at one seq.
+pub const MAX_FORKS: usize = 10_000;
 
 /// Why a scenario was refused.
 #[derive(Debug, thiserror::Error)]
@@ -73,17 +84,24 @@ pub struct Group {
     pub link: LinkKind,
 }
 
-/// A change of the partition state.
+/// A scheduled change: of the partition state, of a node's life, of a node's place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
-    /// Cut the backbone: frames between groups are dropped.
+    /// Cut the backbone: frames between groups are dropped. With `group`, only that
+    /// group is cut off (lifeboats launched) and the others stay joined.
     Split,
-    /// Restore it.
+    /// Restore it (with `group`: rejoin only that group).
     Heal,
+    /// Kill `node` (or every node of `group`): its ledger, engines and unwritten records go.
+    Crash,
+    /// Bring `node` (or every node of `group`) back from its durable store.
+    Restart,
+    /// Carry `node` into `to_group` (a mobile relay): it leaves its group's links.
+    Move,
 }
 
-/// A scheduled partition event.
+/// A scheduled event.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduledEvent {
@@ -91,6 +109,69 @@ pub struct ScheduledEvent {
     pub at_s: u64,
     /// What.
     pub action: Action,
+    /// The node a crash, restart or move concerns.
+    #[serde(default)]
+    pub node: Option<usize>,
+    /// Crash or restart: every node of this group (as laid out at the start). Split or
+    /// heal: the one group cut off or rejoined.
+    #[serde(default)]
+    pub group: Option<usize>,
+    /// Move: where the node goes.
+    #[serde(default)]
+    pub to_group: Option<usize>,
+}
+
+/// What a hostile node does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttackKind {
+    /// An account signs many records at one seq and pushes them.
+    ForkFlood,
+    /// Re-sends messages it captured earlier.
+    Replay,
+    /// Random bytes.
+    Garbage,
+    /// Valid but useless messages (a fresh `Hello` each time).
+    Flood,
+}
+
+/// A hostile node sitting in one group, talking to its nodes through their engines.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttackerConfig {
+    /// What it does.
+    pub kind: AttackKind,
+    /// The group it sits in.
+    pub group: usize,
+    /// When it starts, in seconds.
+    pub start_s: u64,
+    /// When it stops, in seconds.
+    pub end_s: u64,
+    /// Interval between its messages.
+    pub every_ms: u64,
+    /// Fork flood: records signed at seq 1.
+    #[serde(default)]
+    pub forks: usize,
+    /// Fork flood: what the issuer mints to the attacking account (its records must be
+    /// funded to be valid at all).
+    #[serde(default)]
+    pub balance: u64,
+}
+
+/// The simulated durable store of every node (DESIGN §6).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Time from a merge until its records are durable (and only then acknowledged).
+    pub write_delay_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            write_delay_ms: DEFAULT_WRITE_DELAY_MS,
+        }
+    }
 }
 
 /// Honest payments between random accounts.
@@ -186,6 +267,12 @@ pub struct Scenario {
     pub lan: LanConfig,
     /// LoRa model.
     pub lora: LoraConfig,
+    /// Durable store model.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Hostile nodes.
+    #[serde(default)]
+    pub attacker: Vec<AttackerConfig>,
 }
 
 impl Scenario {
@@ -220,12 +307,41 @@ impl Scenario {
         ModemPreset::from_name(&self.lora.preset).expect("validated")
     }
 
+    /// Whether groups `a` and `b` are cut apart at `t_ms` by the schedule.
+    pub fn separated_at(&self, t_ms: u64, a: usize, b: usize) -> bool {
+        let mut split = false;
+        let mut cut = std::collections::BTreeSet::new();
+        for e in self.events.iter().filter(|e| e.at_s * 1_000 <= t_ms) {
+            match (e.action, e.group) {
+                (Action::Split, None) => split = true,
+                (Action::Heal, None) => {
+                    split = false;
+                    cut.clear();
+                }
+                (Action::Split, Some(g)) => {
+                    cut.insert(g);
+                }
+                (Action::Heal, Some(g)) => {
+                    cut.remove(&g);
+                }
+                _ => {}
+            }
+        }
+        a != b && (split || cut.contains(&a) || cut.contains(&b))
+    }
+
     /// Whether the backbone is split at `t_ms` by the schedule.
     pub fn split_at(&self, t_ms: u64) -> bool {
         let mut split = false;
-        for e in &self.events {
-            if e.at_s * 1_000 <= t_ms {
-                split = e.action == Action::Split;
+        for e in self
+            .events
+            .iter()
+            .filter(|e| e.at_s * 1_000 <= t_ms && e.group.is_none())
+        {
+            match e.action {
+                Action::Split => split = true,
+                Action::Heal => split = false,
+                Action::Crash | Action::Restart | Action::Move => {}
             }
         }
         split
@@ -238,6 +354,96 @@ impl Scenario {
             .filter(|e| e.action == Action::Heal)
             .map(|e| e.at_s * 1_000)
             .max()
+    }
+
+    /// The group each node starts in, nodes numbered group by group.
+    pub fn initial_groups(&self) -> Vec<usize> {
+        self.groups
+            .iter()
+            .enumerate()
+            .flat_map(|(g, grp)| std::iter::repeat_n(g, grp.nodes))
+            .collect()
+    }
+
+    /// The nodes a crash or restart event concerns.
+    pub fn event_nodes(&self, e: &ScheduledEvent) -> Vec<usize> {
+        match (e.node, e.group) {
+            (Some(n), _) => vec![n],
+            (None, Some(g)) => {
+                let groups = self.initial_groups();
+                (0..groups.len()).filter(|&n| groups[n] == g).collect()
+            }
+            (None, None) => Vec::new(),
+        }
+    }
+
+    fn validate_event(&self, e: &ScheduledEvent) -> Result<(), ScenarioError> {
+        let nodes = self.node_count();
+        if e.node.is_some_and(|n| n >= nodes) {
+            return Err(invalid("events.node", format!("must be below {nodes}")));
+        }
+        let groups = self.groups.len();
+        if e.group.is_some_and(|g| g >= groups) || e.to_group.is_some_and(|g| g >= groups) {
+            return Err(invalid("events.group", format!("must be below {groups}")));
+        }
+        match e.action {
+            Action::Split | Action::Heal => {
+                if e.node.is_some() || e.to_group.is_some() {
+                    return Err(invalid("events", "split and heal take at most a `group`"));
+                }
+            }
+            Action::Crash | Action::Restart => {
+                if e.node.is_some() == e.group.is_some() || e.to_group.is_some() {
+                    return Err(invalid(
+                        "events",
+                        "crash and restart take either `node` or `group`",
+                    ));
+                }
+            }
+            Action::Move => {
+                let (Some(n), Some(_), None) = (e.node, e.to_group, e.group) else {
+                    return Err(invalid("events", "move takes `node` and `to_group`"));
+                };
+                // A gateway carries the backbone; moving it would move the backbone too.
+                let first_of_group = self.initial_groups();
+                if n == 0 || first_of_group[n - 1] != first_of_group[n] {
+                    return Err(invalid(
+                        "events.node",
+                        "a group's first node is its gateway and stays put",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_attacker(&self, a: &AttackerConfig) -> Result<(), ScenarioError> {
+        if a.group >= self.groups.len() {
+            return Err(invalid("attacker.group", "no such group"));
+        }
+        if a.start_s > a.end_s || a.end_s > self.duration_s {
+            return Err(invalid(
+                "attacker.start_s",
+                "need start_s <= end_s <= duration_s",
+            ));
+        }
+        if a.every_ms < MIN_ATTACK_EVERY_MS {
+            return Err(invalid(
+                "attacker.every_ms",
+                format!("at least {MIN_ATTACK_EVERY_MS}"),
+            ));
+        }
+        if a.kind == AttackKind::ForkFlood
+            && (a.forks < 2 || a.forks > MAX_FORKS || a.balance < a.forks as u64)
+        {
+            return Err(invalid(
+                "attacker.forks",
+                format!(
+                    "a fork flood needs 2..={MAX_FORKS} forks and a balance of at least one per fork"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), ScenarioError> {
@@ -274,6 +480,19 @@ impl Scenario {
                 ));
             }
             last = e.at_s;
+            self.validate_event(e)?;
+        }
+        if self.attacker.len() > MAX_ATTACKERS {
+            return Err(invalid("attacker", format!("at most {MAX_ATTACKERS}")));
+        }
+        for a in &self.attacker {
+            self.validate_attacker(a)?;
+        }
+        if self.store.write_delay_ms > MAX_WRITE_DELAY_MS {
+            return Err(invalid(
+                "store.write_delay_ms",
+                format!("at most {MAX_WRITE_DELAY_MS}"),
+            ));
         }
         let w = &self.workload;
         if w.accounts_per_node == 0 || w.accounts_per_node > MAX_ACCOUNTS_PER_NODE {
@@ -307,7 +526,7 @@ impl Scenario {
             if self.groups.len() < 2 {
                 return Err(invalid("double_spend", "needs at least two groups"));
             }
-            if !self.split_at(d.at_s * 1_000) {
+            if !self.separated_at(d.at_s * 1_000, 0, 1) {
                 return Err(invalid("double_spend.at_s", "must fall within a split"));
             }
             if d.amount == 0 || d.amount > self.limits.max_single || d.balance == 0 {
@@ -348,6 +567,31 @@ mod tests {
         let s = Scenario::default_scenario();
         assert_eq!(s.node_count(), 10);
         assert!(s.split_at(60_000) && !s.split_at(300_000));
+    }
+
+    #[test]
+    fn new_events_are_checked() {
+        let with = |events: &str| {
+            let text = DEFAULT_SCENARIO.replace(
+                "[[events]]\nat_s = 60\naction = \"split\"\n",
+                &format!("{events}\n[[events]]\nat_s = 60\naction = \"split\"\n"),
+            );
+            Scenario::parse(&text)
+        };
+        assert!(with("[[events]]\nat_s = 10\naction = \"crash\"\ngroup = 1\n").is_ok());
+        assert!(with("[[events]]\nat_s = 10\naction = \"move\"\nnode = 2\nto_group = 1\n").is_ok());
+        // Node 5 is group 1's gateway: it carries the backbone and may not walk away.
+        let err = with("[[events]]\nat_s = 10\naction = \"move\"\nnode = 5\nto_group = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("gateway"), "{err}");
+        let err = with("[[events]]\nat_s = 10\naction = \"crash\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("either"), "{err}");
+        // A crash does not end a split.
+        let s = with("[[events]]\nat_s = 10\naction = \"crash\"\nnode = 1\n").expect("valid");
+        assert!(s.split_at(120_000));
     }
 
     #[test]

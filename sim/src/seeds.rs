@@ -35,3 +35,32 @@ pub fn verify_rng(seed: u64, node: usize) -> ChaCha20Rng {
 pub fn account_key(seed: u64, index: u64) -> SigningKey {
     SigningKey::from_bytes(&derive(seed, "account", index))
 }
+
+/// The seed of a fresh engine after node `node`'s `epoch`-th restart or move (epoch 0 is
+/// the start, whose seed `engine_seed` gives), so a restarted engine never repeats the
+/// salts and session numbers of its previous life.
+pub fn engine_seed_at(seed: u64, node: usize, kind: u64, epoch: u64) -> [u8; 32] {
+    if epoch == 0 {
+        return engine_seed(seed, node, kind);
+    }
+    let mut h = blake3::Hasher::new_derive_key("meshpay-sim seeds v1 epoch");
+    h.update(&derive(seed, "engine", node as u64 * 2 + kind));
+    h.update(&epoch.to_le_bytes());
+    *h.finalize().as_bytes()
+}
+
+/// Attacker `index`'s own RNG (garbage bytes, replay choices): kept apart from the
+/// simulation's so an attack never shifts the honest workload.
+pub fn attacker_rng(seed: u64, index: usize) -> ChaCha8Rng {
+    ChaCha8Rng::from_seed(derive(seed, "attacker", index as u64))
+}
+
+/// The signing key of attacker `index`'s account (fork flood).
+pub fn attacker_key(seed: u64, index: usize) -> SigningKey {
+    SigningKey::from_bytes(&derive(seed, "attacker key", index as u64))
+}
+
+/// The seed of attacker `index`'s engine (flood: it builds real `Hello`s).
+pub fn attacker_engine_seed(seed: u64, index: usize) -> [u8; 32] {
+    derive(seed, "attacker engine", index as u64)
+}

@@ -1,6 +1,7 @@
 //! The world: nodes, network, accounts and the event loop that drives them over the
-//! virtual clock — ticks (timeouts and transmissions), frame deliveries, payments, the
-//! double spend and partition changes — recording what the report and invariants need.
+//! virtual clock — ticks (timeouts, transmissions, durable writes), frame deliveries,
+//! payments, the double spend, partition changes, crashes and restarts, mobile relays
+//! and attackers — recording what the report and invariants need.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,6 +14,7 @@ use meshpay_protocol::{AccountId, ChainSpec, Ledger, RecordId, policy, wire};
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
 
+use crate::attack::{AttackTally, Attacker};
 use crate::clock::Clock;
 use crate::network::{Frame, Network};
 use crate::node::Node;
@@ -25,14 +27,14 @@ const MAX_MESSAGES_PER_POLL: usize = 64;
 /// How often the cheap invariants (conservation, convergence) are checked, in ms.
 const CHECK_EVERY_MS: u64 = 1_000;
 /// Medium ids start here so they never collide with node ids used as LAN peer ids.
-const MEDIUM_BASE: u64 = 1 << 32;
+pub(crate) const MEDIUM_BASE: u64 = 1 << 32;
 /// Key index of the issuer; accounts follow.
 const ISSUER_KEY: u64 = 0;
 /// Milliseconds per minute, for the payment rate.
 const MS_PER_MINUTE: u64 = 60_000;
 
 /// What happens on the clock.
-enum Ev {
+pub(crate) enum Ev {
     /// Poll every engine: timeouts and transmissions; check invariants cheaply.
     Tick,
     /// A frame arrives.
@@ -41,8 +43,10 @@ enum Ev {
     Payment,
     /// The double spender pays on each side.
     DoubleSpend,
-    /// The partition changes.
-    Partition(Action),
+    /// Scheduled event number n of the scenario (split, heal, crash, restart, move).
+    Scheduled(usize),
+    /// Attacker number n acts.
+    Attack(usize),
 }
 
 /// An honest account: its wallet lives on one node.
@@ -76,6 +80,44 @@ pub struct Tally {
     pub converged_at: Option<u64>,
     /// First conservation failure seen during the run: (time, node, message).
     pub conservation_failure: Option<(u64, usize, String)>,
+    /// Node crashes.
+    pub crashes: u64,
+    /// Node restarts.
+    pub restarts: u64,
+    /// Moves of mobile relays between groups.
+    pub moves: u64,
+    /// Records merged but not yet durable when their node crashed: never acknowledged,
+    /// so losing them is within the contract (sync brings them back).
+    pub unwritten_lost: u64,
+    /// Acknowledged records checked after restarts.
+    pub acknowledged_checked: u64,
+    /// Acknowledged records missing from a ledger after its restart (must be 0).
+    pub acknowledged_lost: u64,
+    /// Accepted payments missing from their payee's ledger at the end (must be 0).
+    pub accepted_lost: u64,
+    /// Frames that reached a crashed node.
+    pub dropped_at_crashed: u64,
+    /// Peer errors the honest engines reported (attackers' included).
+    pub peer_errors: u64,
+    /// Storage per node at the end of the run.
+    pub storage: Vec<NodeStorage>,
+    /// One entry per attacker.
+    pub attacks: Vec<AttackTally>,
+    /// Payments accepted: (payee node, record), for the end-of-run check.
+    accepted_ids: Vec<(usize, RecordId)>,
+}
+
+/// What one node holds at the end of a run.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct NodeStorage {
+    /// Records in its ledger.
+    pub records: usize,
+    /// Their bytes, as they travel.
+    pub bytes: u64,
+    /// Records in its durable store.
+    pub durable_records: usize,
+    /// Bytes in its durable store.
+    pub durable_bytes: u64,
 }
 
 /// A running simulation.
@@ -96,8 +138,18 @@ pub struct World {
     pub trace: Trace,
     /// What happened.
     pub tally: Tally,
-    clock: Clock<Ev>,
+    /// Each group's first node, joined to the others by the backbone.
+    pub gateways: Vec<usize>,
+    /// The hostile nodes (outside `nodes`: the invariants are about honest ones).
+    pub attackers: Vec<Attacker>,
+    /// The network's genesis spec.
+    pub(crate) spec: ChainSpec,
+    pub(crate) clock: Clock<Ev>,
     rng: ChaCha8Rng,
+    /// Test-only sabotage: this node drops the second record of every fork it is sent,
+    /// so the checker's input is wrong and the invariants must fail.
+    #[cfg(test)]
+    pub(crate) sabotage: Option<usize>,
 }
 
 impl World {
@@ -109,8 +161,8 @@ impl World {
             issuers: vec![account_of(&issuer_key)],
             limits: scenario.limits(),
         };
-        let mut network = Network::new(&scenario);
-        let mut nodes: Vec<Node> = (0..scenario.node_count())
+        let network = Network::new(&scenario);
+        let nodes: Vec<Node> = (0..scenario.node_count())
             .map(|i| {
                 let ledger = Ledger::new(spec.clone()).expect("the simulator's spec is valid");
                 Node::new(i, network.group_of(i), ledger, seeds::verify_rng(seed, i))
@@ -118,39 +170,9 @@ impl World {
             .collect();
         let mut first = 0;
         let mut gateways = Vec::new();
-        for (g, group) in scenario.groups.iter().enumerate() {
-            let members: Vec<usize> = (first..first + group.nodes).collect();
+        for group in &scenario.groups {
             gateways.push(first);
-            match group.link {
-                LinkKind::Lan => {
-                    for &a in &members {
-                        for &b in members.iter().filter(|&&b| b != a) {
-                            nodes[a]
-                                .engine(LinkKind::Lan, seeds::engine_seed(seed, a, 0))
-                                .add_peer(0, b as u64);
-                        }
-                    }
-                }
-                LinkKind::Lora => {
-                    let medium = MEDIUM_BASE + g as u64;
-                    for &a in &members {
-                        nodes[a].medium = Some(medium);
-                        nodes[a]
-                            .engine(LinkKind::Lora, seeds::engine_seed(seed, a, 1))
-                            .add_medium(0, medium);
-                    }
-                    network.add_medium(medium, members);
-                }
-            }
             first += group.nodes;
-        }
-        // The backbone: gateways (each group's first node) on LAN links to each other.
-        for &a in &gateways {
-            for &b in gateways.iter().filter(|&&b| b != a) {
-                nodes[a]
-                    .engine(LinkKind::Lan, seeds::engine_seed(seed, a, 0))
-                    .add_peer(0, b as u64);
-            }
         }
         let mut world = World {
             rng: seeds::sim_rng(seed),
@@ -162,8 +184,17 @@ impl World {
             double_spender: None,
             trace: Trace::default(),
             tally: Tally::default(),
+            gateways,
+            attackers: Vec::new(),
+            spec: spec.clone(),
             clock: Clock::default(),
+            #[cfg(test)]
+            sabotage: None,
         };
+        world.add_attackers();
+        for i in 0..world.nodes.len() {
+            world.connect(i, 0);
+        }
         world.open_accounts(&spec, issuer_key);
         world.schedule_start();
         world
@@ -189,6 +220,7 @@ impl World {
             .iter()
             .map(|a| (a.id, w.starting_balance))
             .collect();
+        mints.extend(self.attacker_mints());
         if let Some(d) = self.scenario.double_spend.clone() {
             // One key, two wallets: one on a node of group 0, one on a node of group 1,
             // each the group's last node (away from the gateway when the group allows).
@@ -220,7 +252,8 @@ impl World {
         self.apply(0, records, None);
     }
 
-    fn group_nodes(&self, group: usize) -> Vec<usize> {
+    /// The nodes in `group` now.
+    pub(crate) fn group_nodes(&self, group: usize) -> Vec<usize> {
         (0..self.nodes.len())
             .filter(|&n| self.network.group_of(n) == group)
             .collect()
@@ -228,8 +261,11 @@ impl World {
 
     fn schedule_start(&mut self) {
         self.clock.schedule(0, Ev::Tick);
-        for e in self.scenario.events.clone() {
-            self.clock.schedule(e.at_s * 1_000, Ev::Partition(e.action));
+        for (n, e) in self.scenario.events.iter().enumerate() {
+            self.clock.schedule(e.at_s * 1_000, Ev::Scheduled(n));
+        }
+        for (k, a) in self.scenario.attacker.iter().enumerate() {
+            self.clock.schedule(a.start_s * 1_000, Ev::Attack(k));
         }
         if let Some(d) = &self.scenario.double_spend {
             self.clock.schedule(d.at_s * 1_000, Ev::DoubleSpend);
@@ -276,8 +312,222 @@ impl World {
                     self.schedule_payment(now);
                 }
                 Ev::DoubleSpend => self.double_spend(now),
-                Ev::Partition(a) => self.network.split = a == Action::Split,
+                Ev::Scheduled(n) => self.scheduled(now, n),
+                Ev::Attack(k) => {
+                    self.attack(now, k);
+                    let a = &self.scenario.attacker[k];
+                    let next = now + a.every_ms;
+                    if next <= a.end_s * 1_000 {
+                        self.clock.schedule(next, Ev::Attack(k));
+                    }
+                }
             }
+        }
+        self.finish();
+    }
+
+    /// End-of-run figures: storage per node, accepted payments still held.
+    fn finish(&mut self) {
+        self.tally.storage = self
+            .nodes
+            .iter()
+            .map(|n| {
+                let (records, bytes) = n.ledger_size();
+                let (durable_records, durable_bytes) = n.store_model.size();
+                NodeStorage {
+                    records,
+                    bytes,
+                    durable_records,
+                    durable_bytes,
+                }
+            })
+            .collect();
+        self.tally.accepted_lost = self
+            .tally
+            .accepted_ids
+            .iter()
+            .filter(|(n, id)| !self.nodes[*n].ledger.contains(id))
+            .count() as u64;
+        self.tally.attacks = self.attackers.iter().map(|a| a.tally.clone()).collect();
+    }
+
+    fn scheduled(&mut self, now: u64, n: usize) {
+        let e = self.scenario.events[n].clone();
+        match e.action {
+            Action::Split => match e.group {
+                Some(g) => {
+                    self.network.cut.insert(g);
+                }
+                None => self.network.split = true,
+            },
+            Action::Heal => match e.group {
+                Some(g) => {
+                    self.network.cut.remove(&g);
+                }
+                None => {
+                    self.network.split = false;
+                    self.network.cut.clear();
+                }
+            },
+            Action::Crash => {
+                for i in self.scenario.event_nodes(&e) {
+                    self.crash(i);
+                }
+            }
+            Action::Restart => {
+                for i in self.scenario.event_nodes(&e) {
+                    self.restart(now, i);
+                }
+            }
+            Action::Move => {
+                if let (Some(i), Some(to)) = (e.node, e.to_group) {
+                    self.move_node(now, i, to);
+                }
+            }
+        }
+    }
+
+    /// Gives node `i` fresh engines for the group it is in now and (re)connects it: its
+    /// group's LAN peers (which reconnect to it too) or its group's medium, the backbone
+    /// if it is a gateway, and the attackers sitting in its group.
+    fn connect(&mut self, i: usize, now: u64) {
+        let g = self.network.group_of(i);
+        let epoch = self.nodes[i].epoch;
+        let seed = self.seed;
+        self.nodes[i].engines.clear();
+        self.nodes[i].medium = None;
+        let mut lan_peers: Vec<usize> = Vec::new();
+        match self.scenario.groups[g].link {
+            LinkKind::Lan => {
+                lan_peers.extend(self.group_nodes(g).into_iter().filter(|&b| b != i));
+                let outsiders = self.attackers.iter().filter(|a| a.group == g);
+                let ids: Vec<u64> = outsiders.map(|a| a.index as u64).collect();
+                let engine =
+                    self.nodes[i].engine(LinkKind::Lan, seeds::engine_seed_at(seed, i, 0, epoch));
+                for id in ids {
+                    engine.add_peer(now, id);
+                }
+            }
+            LinkKind::Lora => {
+                let medium = MEDIUM_BASE + g as u64;
+                self.nodes[i].medium = Some(medium);
+                self.nodes[i]
+                    .engine(LinkKind::Lora, seeds::engine_seed_at(seed, i, 1, epoch))
+                    .add_medium(now, medium);
+                self.network.join_medium(medium, i);
+            }
+        }
+        if self.gateways.contains(&i) {
+            lan_peers.extend(self.gateways.iter().copied().filter(|&b| b != i));
+        }
+        for b in lan_peers {
+            self.nodes[i]
+                .engine(LinkKind::Lan, seeds::engine_seed_at(seed, i, 0, epoch))
+                .add_peer(now, b as u64);
+            // The peer sees the connection drop and come back: it reconciles at once.
+            if let Some(e) = self.nodes[b].engines.get_mut(&LinkKind::Lan) {
+                e.remove_peer(i as u64);
+                e.add_peer(now, i as u64);
+            }
+        }
+    }
+
+    /// Node `i` dies: its ledger, engines, reassembly, request book and every record not
+    /// yet durable are gone; its durable store and its wallets' seq store survive.
+    fn crash(&mut self, i: usize) {
+        if self.nodes[i].crashed {
+            return;
+        }
+        self.tally.crashes += 1;
+        let spec = self.spec.clone();
+        let node = &mut self.nodes[i];
+        node.crashed = true;
+        self.tally.unwritten_lost += node.store_model.crash() as u64;
+        node.ledger = Ledger::new(spec).expect("the simulator's spec is valid");
+        node.engines.clear();
+        node.reassembly.clear();
+        node.book = Default::default();
+        // Its LAN peers see the connection drop.
+        for n in &mut self.nodes {
+            if let Some(e) = n.engines.get_mut(&LinkKind::Lan) {
+                e.remove_peer(i as u64);
+            }
+        }
+    }
+
+    /// Node `i` comes back: its ledger rebuilt from its durable store (records it
+    /// verified before, so trusted), fresh engines with a new seed, its peers re-added,
+    /// its wallets resumed at their persisted next seq. Checks that every record it
+    /// acknowledged before the crash is in the rebuilt ledger.
+    fn restart(&mut self, now: u64, i: usize) {
+        if !self.nodes[i].crashed {
+            return;
+        }
+        self.tally.restarts += 1;
+        let mut ledger = Ledger::new(self.spec.clone()).expect("the simulator's spec is valid");
+        let node = &mut self.nodes[i];
+        let records = node
+            .store_model
+            .read_back()
+            .expect("the store reads back the records it wrote");
+        ledger.merge_verified(records);
+        let acked: Vec<RecordId> = node.store_model.acknowledged_ids().copied().collect();
+        self.tally.acknowledged_checked += acked.len() as u64;
+        self.tally.acknowledged_lost +=
+            acked.iter().filter(|id| !ledger.contains(id)).count() as u64;
+        node.ledger = ledger;
+        node.crashed = false;
+        node.epoch += 1;
+        let digest = node.ledger.state_digest();
+        self.trace.merge(now, i, &digest);
+        // Wallets resume where their seq store says: they never sign a seq twice.
+        for (a, account) in self
+            .accounts
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, a)| a.node == i)
+        {
+            let key = seeds::account_key(self.seed, ISSUER_KEY + 1 + a as u64);
+            let next = self.nodes[i]
+                .store
+                .next
+                .get(&account.id)
+                .copied()
+                .unwrap_or(1);
+            account.wallet = Some(Wallet::new(key, &self.spec, next));
+        }
+        let spender_key = ISSUER_KEY + 1 + self.accounts.len() as u64;
+        if let Some((id, sides)) = self.double_spender.as_mut() {
+            for (node, wallet) in sides.iter_mut().filter(|(n, _)| *n == i) {
+                let next = self.nodes[*node].store.next.get(id).copied().unwrap_or(1);
+                *wallet = Wallet::new(seeds::account_key(self.seed, spender_key), &self.spec, next);
+            }
+        }
+        self.connect(i, now);
+    }
+
+    /// A mobile relay walks from its group into `to`: it leaves its group's links and
+    /// medium and joins the new group's, carrying its ledger along.
+    fn move_node(&mut self, now: u64, i: usize, to: usize) {
+        let from = self.network.group_of(i);
+        if from == to {
+            return;
+        }
+        self.tally.moves += 1;
+        if let Some(m) = self.nodes[i].medium.take() {
+            self.network.leave_medium(m, i);
+        }
+        for b in self.group_nodes(from) {
+            if let Some(e) = self.nodes[b].engines.get_mut(&LinkKind::Lan) {
+                e.remove_peer(i as u64);
+            }
+        }
+        self.network.set_group(i, to);
+        self.nodes[i].group = to;
+        self.nodes[i].epoch += 1;
+        self.nodes[i].engines.clear();
+        if !self.nodes[i].crashed {
+            self.connect(i, now);
         }
     }
 
@@ -288,6 +538,10 @@ impl World {
 
     fn tick(&mut self, now: u64) {
         for i in 0..self.nodes.len() {
+            if self.nodes[i].crashed {
+                continue;
+            }
+            self.nodes[i].store_model.write_due(now);
             let kinds: Vec<LinkKind> = self.nodes[i].engines.keys().copied().collect();
             for kind in kinds {
                 let node = &mut self.nodes[i];
@@ -319,7 +573,7 @@ impl World {
         let healed = self
             .scenario
             .last_heal_ms()
-            .is_some_and(|h| now >= h && !self.network.split);
+            .is_some_and(|h| now >= h && self.network.whole());
         if healed && self.tally.converged_at.is_none() {
             let d0 = self.nodes[0].ledger.state_digest();
             if self.nodes.iter().all(|n| n.ledger.state_digest() == d0) {
@@ -392,6 +646,14 @@ impl World {
             return;
         }
         let to = frame.to;
+        if to >= self.nodes.len() {
+            self.attacker_heard(now, frame);
+            return;
+        }
+        if self.nodes[to].crashed {
+            self.tally.dropped_at_crashed += 1;
+            return;
+        }
         let Ok(Some(msg)) =
             self.nodes[to]
                 .reassembler(frame.kind)
@@ -414,8 +676,15 @@ impl World {
 
     fn events(&mut self, now: u64, i: usize, kind: LinkKind, events: Vec<Event>) {
         for e in events {
-            if let Event::Received { peer, records } = e {
-                self.apply_at(now, i, records, Some((kind, peer)));
+            match e {
+                Event::Received { peer, records } => {
+                    self.apply_at(now, i, records, Some((kind, peer)));
+                }
+                Event::PeerError { peer, .. } => {
+                    self.tally.peer_errors += 1;
+                    self.attacker_struck(peer);
+                }
+                Event::Reconciled { .. } => {}
             }
         }
     }
@@ -439,8 +708,20 @@ impl World {
         records: Vec<wire::SignedRecord>,
         source: Option<(LinkKind, u64)>,
     ) -> Changes {
+        if self.nodes[i].crashed {
+            return Changes::default();
+        }
+        #[cfg(test)]
+        let records = self.sabotaged(i, records);
+        let due = now + self.scenario.store.write_delay_ms;
         let node = &mut self.nodes[i];
         let changes = node.ledger.merge(records, &mut node.verify_rng);
+        // Merged records go to the durable store in merge order, dependencies first.
+        for id in &changes.added {
+            if let Some(r) = node.ledger.get(id) {
+                node.store_model.queue(due, r);
+            }
+        }
         for (kind, engine) in node.engines.iter_mut() {
             let from = source.filter(|(k, _)| k == kind).map(|(_, p)| p);
             engine.on_merged(from, &changes, &node.ledger);
@@ -464,6 +745,7 @@ impl World {
         let node = self.accounts[payer].node;
         (0..self.accounts.len())
             .filter(|&a| a != payer && self.accounts[a].id != exclude)
+            .filter(|&a| !self.nodes[self.accounts[a].node].crashed)
             .filter(|&a| self.network.reachable(node, self.accounts[a].node))
             .collect()
     }
@@ -471,6 +753,9 @@ impl World {
     fn payment(&mut self, now: u64) {
         let payer = (self.rng.next_u64() % self.accounts.len() as u64) as usize;
         let payer_id = self.accounts[payer].id;
+        if self.nodes[self.accounts[payer].node].crashed {
+            return;
+        }
         let payees = self.reachable_accounts(payer, payer_id);
         if payees.is_empty() {
             return;
@@ -501,12 +786,19 @@ impl World {
         };
         let amount = self.scenario.double_spend.as_ref().map_or(0, |d| d.amount);
         for (node, wallet) in sides.iter_mut() {
+            if self.nodes[*node].crashed {
+                continue;
+            }
             // The payee: the first honest account on another node of this side.
             let group = self.network.group_of(*node);
             let Some(payee) = self
                 .accounts
                 .iter()
-                .find(|a| a.node != *node && self.network.group_of(a.node) == group)
+                .find(|a| {
+                    a.node != *node
+                        && self.network.group_of(a.node) == group
+                        && !self.nodes[a.node].crashed
+                })
                 .or_else(|| {
                     self.accounts
                         .iter()
@@ -538,6 +830,9 @@ impl World {
         payee_node: usize,
         amount: u64,
     ) -> Result<u64, PayFailure> {
+        if self.nodes[payee_node].crashed {
+            return Err(PayFailure::NotBuilt("payee_down".to_owned()));
+        }
         let mut nonce = [0u8; 16];
         self.rng.fill_bytes(&mut nonce);
         self.nodes[payee_node].book.issue(nonce, amount);
@@ -555,6 +850,8 @@ impl World {
             .map_err(|e| PayFailure::NotBuilt(wallet_reason(&e)))?;
         let id = RecordId::of_body(&record.body);
         self.apply(payer_node, vec![record], None);
+        // The payer's node makes its own record durable before handing it out.
+        self.nodes[payer_node].store_model.write_due(u64::MAX);
         if payee_node != payer_node {
             let have = &self.nodes[payee_node].ledger;
             let bundle: Vec<wire::SignedRecord> = self.nodes[payer_node]
@@ -565,10 +862,14 @@ impl World {
                 .collect();
             self.apply(payee_node, bundle, None);
         }
+        // The payee's node acknowledges only what is durable: it writes before deciding.
+        self.nodes[payee_node].store_model.write_due(u64::MAX);
         let node = &mut self.nodes[payee_node];
-        policy::accept(&node.ledger, &id, &payee, &mut node.book)
+        let accepted = policy::accept(&node.ledger, &id, &payee, &mut node.book)
             .map(|a| a.amount)
-            .map_err(|r| PayFailure::Refused(refusal_rule(&r)))
+            .map_err(|r| PayFailure::Refused(refusal_rule(&r)))?;
+        self.tally.accepted_ids.push((payee_node, id));
+        Ok(accepted)
     }
 
     /// Node indices grouped by who can reach whom now.
@@ -617,4 +918,72 @@ fn refusal_rule(r: &policy::Refusal) -> String {
         .ok()
         .and_then(|v| v.get("rule").and_then(|s| s.as_str()).map(str::to_owned))
         .unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[cfg(test)]
+impl World {
+    /// The sabotaged node keeps only the first record it sees at each (signer, seq):
+    /// it never holds a fork, so it cannot know one, and its state departs from its
+    /// neighbours'. Other nodes get their records untouched.
+    fn sabotaged(&self, i: usize, records: Vec<wire::SignedRecord>) -> Vec<wire::SignedRecord> {
+        if self.sabotage != Some(i) {
+            return records;
+        }
+        let ledger = &self.nodes[i].ledger;
+        let mut first: BTreeMap<(AccountId, u64), RecordId> = BTreeMap::new();
+        records
+            .into_iter()
+            .filter(|s| {
+                let Ok(p) = meshpay_protocol::record::parse(s.clone()) else {
+                    return true;
+                };
+                let key = (p.body.signer, p.body.seq);
+                let held = ledger
+                    .records_of(&key.0)
+                    .into_iter()
+                    .any(|(seq, id, _)| seq == key.1 && id != p.id);
+                !held && *first.entry(key).or_insert(p.id) == p.id
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Report;
+    use crate::scenario::DEFAULT_SCENARIO;
+
+    fn small() -> Scenario {
+        let text = DEFAULT_SCENARIO
+            .replace("nodes = 5", "nodes = 3")
+            .replace("duration_s = 600", "duration_s = 240")
+            .replace("settle_s = 120", "settle_s = 60")
+            .replace("at_s = 300", "at_s = 150")
+            .replace("at_s = 120", "at_s = 90");
+        Scenario::parse(&text).expect("valid")
+    }
+
+    fn report(sabotage: Option<usize>) -> Report {
+        let mut world = World::new(small(), 4);
+        world.sabotage = sabotage;
+        world.run();
+        Report::of(&world)
+    }
+
+    /// The checker can fail: a node that never takes a fork's second record is caught.
+    #[test]
+    fn the_invariants_fail_when_a_node_skips_a_forks_second_record() {
+        let normal = report(None);
+        assert!(normal.invariants_ok, "{}", normal.table());
+        let broken = report(Some(1));
+        assert!(!broken.invariants_ok, "{}", broken.table());
+        let failed: Vec<&str> = broken
+            .invariants
+            .iter()
+            .filter(|i| !i.ok)
+            .map(|i| i.name)
+            .collect();
+        assert!(failed.contains(&"forks_known_everywhere"), "{failed:?}");
+    }
 }
