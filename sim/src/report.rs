@@ -76,6 +76,10 @@ pub struct Report {
     pub trace_messages: u64,
     /// Merges hashed into the trace.
     pub trace_merges: u64,
+    /// What each node holds at the end.
+    pub storage: Vec<crate::world::NodeStorage>,
+    /// What each attacker did and caused.
+    pub attacks: Vec<crate::attack::AttackTally>,
 }
 
 fn check(name: &'static str, ok: bool, detail: String) -> Invariant {
@@ -216,6 +220,8 @@ impl Report {
             traffic: world.network.traffic.clone(),
             trace_messages: world.trace.messages,
             trace_merges: world.trace.merges,
+            storage: world.tally.storage.clone(),
+            attacks: world.tally.attacks.clone(),
         }
     }
 
@@ -279,6 +285,26 @@ impl Report {
                 t.lost,
                 t.cut,
                 t.airtime_ms
+            );
+        }
+        if !self.storage.is_empty() {
+            let min_max = |f: &dyn Fn(&crate::world::NodeStorage) -> u64| {
+                let v = self.storage.iter().map(f);
+                (v.clone().min().unwrap_or(0), v.max().unwrap_or(0))
+            };
+            let (r0, r1) = min_max(&|n| n.records as u64);
+            let (b0, b1) = min_max(&|n| n.bytes);
+            let (d0, d1) = min_max(&|n| n.durable_bytes);
+            let _ = writeln!(
+                s,
+                "storage         records {r0}..{r1}, ledger bytes {b0}..{b1}, durable bytes {d0}..{d1} per node"
+            );
+        }
+        for a in &self.attacks {
+            let _ = writeln!(
+                s,
+                "attacker        {:?} in group {}: {} messages, {} bytes, airtime {:.1} ms, {} errors caused, {} forks signed",
+                a.kind, a.group, a.messages, a.bytes, a.airtime_ms, a.peer_errors, a.forks_signed
             );
         }
         for i in &self.invariants {
