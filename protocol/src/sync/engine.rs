@@ -767,6 +767,11 @@ fn push_flooded<S: RecordSet>(
         known.insert(id, config.max_known_per_peer);
         records.push(s);
     }
+    pushed(records, stats)
+}
+
+/// The push message carrying `records`, counted; none when there is nothing to push.
+fn pushed(records: Vec<wire::SignedRecord>, stats: &mut PeerStats) -> Option<Vec<u8>> {
     if records.is_empty() {
         return None;
     }
@@ -815,13 +820,5 @@ fn push_batch<S: RecordSet>(
         known.insert(id, config.max_known_per_peer);
         records.push(s);
     }
-    if records.is_empty() {
-        return None;
-    }
-    stats.records_out += records.len() as u64;
-    Some(message::encode(&message::message(
-        0,
-        0,
-        message::records(&records, false),
-    )))
+    pushed(records, stats)
 }
