@@ -3,16 +3,15 @@
 //! groups, a short run), so the cost of a 10 000-node run is known before anyone starts
 //! one.
 //!
-//! The world keeps its event count to itself, so events are counted from what a run
-//! reports: ticks (one per `tick_ms`, each polling every node), frame deliveries (LAN
-//! frames sent minus frames lost; the scenarios here are LAN only, where that is exact
-//! up to frames still in flight at the end) and payment attempts. Delivered messages and
-//! merges, which the trace hash counts exactly, are reported beside it.
+//! Events are the world's own count: everything taken off its clock (ticks, frame
+//! deliveries, payments, scheduled and attacker events). Delivered messages and merges,
+//! which the trace hash counts, are reported beside it.
 
 use std::time::Instant;
 
-use meshpay_sim::report::{self, Report};
+use meshpay_sim::report::Report;
 use meshpay_sim::scenario::{Action, Group, LinkKind, Scenario};
+use meshpay_sim::world::World;
 use serde::Serialize;
 
 /// Nodes per group in the large scenarios: a small LAN, like a shop or a household.
@@ -33,7 +32,7 @@ pub struct Row {
     pub wall_s: f64,
     /// Virtual seconds per wall second.
     pub speedup: f64,
-    /// Events processed, counted as the module doc says.
+    /// Events the world processed.
     pub events: u64,
     /// `events / wall_s`.
     pub events_per_s: f64,
@@ -45,24 +44,14 @@ pub struct Row {
     pub invariants_ok: bool,
 }
 
-/// Events of a finished run: ticks, frame deliveries and payment attempts.
-pub fn events(scenario: &Scenario, r: &Report) -> u64 {
-    let duration_ms = scenario.duration_s * 1_000;
-    let ticks = duration_ms / scenario.tick_ms + 1;
-    let deliveries: u64 = r
-        .traffic
-        .get(&LinkKind::Lan)
-        .map_or(0, |t| t.frames - t.lost);
-    let lora_frames: u64 = r.traffic.get(&LinkKind::Lora).map_or(0, |t| t.frames);
-    ticks + deliveries + lora_frames + r.payments_attempted + scenario.events.len() as u64
-}
-
 /// Runs `scenario` under `seed` once and measures it.
 pub fn measure(scenario: &Scenario, seed: u64) -> Row {
     let start = Instant::now();
-    let r = report::run(scenario.clone(), seed);
+    let mut world = World::new(scenario.clone(), seed);
+    world.run();
+    let r = Report::of(&world);
     let wall_s = start.elapsed().as_secs_f64();
-    let events = events(scenario, &r);
+    let events = world.events_processed;
     Row {
         scenario: scenario.name.clone(),
         nodes: r.nodes,

@@ -11,11 +11,16 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
+use meshpay_sim::report::Report;
 use meshpay_sim::scenario::Scenario;
-use meshpay_sim::{parallel, plot, report, series, sweep};
+use meshpay_sim::world::World;
+use meshpay_sim::{parallel, plot, series, sweep};
 
-/// How often a spinner redraws.
-const SPIN_EVERY: Duration = Duration::from_millis(120);
+/// How often the bar redraws on its own, so the elapsed time moves during a slow step.
+const REDRAW_EVERY: Duration = Duration::from_millis(120);
+/// Virtual time a single run advances between progress updates, in ms: fine enough to
+/// move the bar smoothly, coarse enough that stopping costs nothing.
+const PROGRESS_STEP_MS: u64 = 1_000;
 
 /// Deterministic network-partition simulator for meshpay.
 #[derive(Parser)]
@@ -61,7 +66,7 @@ fn main() -> anyhow::Result<()> {
             plot::check_path(path)?;
             let times = series::sample_times(&scenario).len() as u64;
             let bar = bar(progress, times, "samples");
-            let (report, series) = series::record(&scenario, args.seed, threads, || bar.inc(1));
+            let (report, series) = series::record(&scenario, args.seed, || bar.inc(1));
             bar.finish_and_clear();
             plot::write(&series, path)?;
             if !args.json {
@@ -69,14 +74,7 @@ fn main() -> anyhow::Result<()> {
             }
             report
         }
-        None => {
-            // The world runs to its end in one call, so there is no virtual-time
-            // position to show: a spinner with the elapsed time says it is alive.
-            let bar = spinner(progress, &scenario.name, args.seed);
-            let report = report::run(scenario, args.seed);
-            bar.finish_and_clear();
-            report
-        }
+        None => run(scenario, args.seed, progress),
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -139,15 +137,31 @@ fn bar(progress: bool, len: u64, what: &str) -> ProgressBar {
     b
 }
 
-fn spinner(progress: bool, scenario: &str, seed: u64) -> ProgressBar {
-    if !progress {
-        return ProgressBar::hidden();
+/// Runs one seed in steps of virtual time, showing how far it has got.
+fn run(scenario: Scenario, seed: u64, progress: bool) -> Report {
+    let mut world = World::new(scenario, seed);
+    let end = world.duration_ms();
+    let bar = if progress {
+        let b = ProgressBar::new(end / PROGRESS_STEP_MS);
+        let style = ProgressStyle::with_template(
+            "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} virtual s, eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        b.set_style(style);
+        b.set_message(format!("{} (seed {seed})", world.scenario.name));
+        b.enable_steady_tick(REDRAW_EVERY);
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut t = 0;
+    while t < end {
+        t = (t + PROGRESS_STEP_MS).min(end);
+        world.run_until(t);
+        bar.set_position(t / PROGRESS_STEP_MS);
     }
-    let b = ProgressBar::new_spinner();
-    let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_spinner());
-    b.set_style(style);
-    b.set_message(format!("simulating {scenario} (seed {seed})"));
-    b.enable_steady_tick(SPIN_EVERY);
-    b
+    // A zero-length scenario still finishes (its end-of-run figures).
+    world.run();
+    bar.finish_and_clear();
+    Report::of(&world)
 }

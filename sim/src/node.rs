@@ -45,6 +45,13 @@ pub struct Node {
     pub crashed: bool,
     /// Incarnation: bumped by each restart and move, so fresh engines get fresh seeds.
     pub epoch: u64,
+    /// The ledger's state digest, kept current by the world after each change to the
+    /// ledger: computing it is O(records), and the checks and samples ask for every
+    /// node's digest far more often than ledgers change.
+    pub digest: [u8; 32],
+    /// The digest at which conservation last held, so an unchanged ledger is not
+    /// rechecked (the check is O(records) too).
+    pub conserved_at: Option<[u8; 32]>,
 }
 
 /// The simulated durable store: records written in merge order (so a record's
@@ -120,7 +127,10 @@ impl DurableStore {
 impl Node {
     /// A node with a ledger for `ledger` and no engines yet.
     pub fn new(index: usize, group: usize, ledger: Ledger, verify_rng: ChaCha20Rng) -> Self {
+        let digest = ledger.state_digest();
         Node {
+            digest,
+            conserved_at: None,
             index,
             group,
             ledger,
@@ -134,6 +144,12 @@ impl Node {
             crashed: false,
             epoch: 0,
         }
+    }
+
+    /// Replaces the ledger (a crash or a restart) and refreshes the cached digest.
+    pub fn set_ledger(&mut self, ledger: Ledger) {
+        self.ledger = ledger;
+        self.digest = self.ledger.state_digest();
     }
 
     /// Records and bytes its ledger holds (bytes as they travel).

@@ -2,18 +2,13 @@
 //! (1 = converged) and how many nodes know each fork, against virtual time.
 //!
 //! Fork knowledge is exact: the world's tally records when each node learned each fork.
-//! The digest count is sampled. The world runs only to its end (there is no public way
-//! to stop it part way), so each sample at `t` comes from its own run of the *prefix*
-//! scenario ending at `t` ([`prefix`]), which replays the full run's first `t` seconds:
-//! events are ordered by (time, sequence) and the only use of the duration during a run
-//! is the end of the workload, which [`prefix`] keeps. Samples run in parallel; the cost
-//! is about half a full run per sample.
+//! The digest count is sampled from one world, stopped at each sample time with
+//! [`World::run_until`] and then run on: the samples cost nothing beyond the run.
 
 use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::parallel;
 use crate::report::Report;
 use crate::scenario::{Action, Scenario};
 use crate::world::World;
@@ -63,22 +58,6 @@ pub struct Series {
     pub partitions: Vec<(u64, bool)>,
 }
 
-/// The scenario whose run is `scenario`'s run cut at `t_s` seconds. The duration ends
-/// the run; the workload must still end where the full run's does (`duration_s -
-/// settle_s`), so `settle_s` moves with it. Before the end of the workload, the prefix's
-/// workload ends at `t_s` instead: payment times are drawn from the RNG either way and a
-/// payment is scheduled only when it falls before that end, so up to `t_s` the same
-/// payments happen — except one drawn at exactly `t_s * 1000` ms, which the full run
-/// makes and the prefix does not (a ~1/3000 chance per sample at 20 payments/min).
-pub fn prefix(scenario: &Scenario, t_s: u64) -> Scenario {
-    let t_s = t_s.min(scenario.duration_s);
-    let workload_end = scenario.duration_s.saturating_sub(scenario.settle_s);
-    let mut s = scenario.clone();
-    s.duration_s = t_s;
-    s.settle_s = t_s.saturating_sub(workload_end);
-    s
-}
-
 /// The sample times (s): `COARSE_SAMPLES` over the run, and every second for
 /// `FINE_WINDOW_S` after each partition event and the double spend.
 pub fn sample_times(scenario: &Scenario) -> Vec<u64> {
@@ -102,46 +81,36 @@ pub fn distinct_digests(world: &World) -> usize {
     world
         .nodes
         .iter()
-        .map(|n| n.ledger.state_digest())
+        .map(|n| n.digest)
         .collect::<BTreeSet<_>>()
         .len()
 }
 
 /// Runs `scenario` under `seed` in full (its report) and samples its digests at
-/// [`sample_times`] on `threads` threads, calling `on_sample` after each sample.
-pub fn record(
-    scenario: &Scenario,
-    seed: u64,
-    threads: usize,
-    on_sample: impl Fn() + Sync,
-) -> (Report, Series) {
-    let times = sample_times(scenario);
-    // The full run goes with the samples (it is the last one) so it overlaps them.
-    let mut runs = parallel::map(
-        &times,
-        threads,
-        |&t| {
-            let mut world = World::new(prefix(scenario, t), seed);
-            world.run();
-            let sample = Sample {
+/// [`sample_times`] along the way, calling `on_sample` after each sample.
+pub fn record(scenario: &Scenario, seed: u64, on_sample: impl Fn()) -> (Report, Series) {
+    let mut world = World::new(scenario.clone(), seed);
+    let samples: Vec<Sample> = sample_times(scenario)
+        .into_iter()
+        .map(|t| {
+            world.run_until(t * 1_000);
+            on_sample();
+            Sample {
                 t_ms: t * 1_000,
                 distinct_digests: distinct_digests(&world),
-            };
-            let full = (t == scenario.duration_s).then(|| (Report::of(&world), forks(&world)));
-            (sample, full)
-        },
-        |_| on_sample(),
-    );
-    let (report, forks) = runs
-        .iter_mut()
-        .find_map(|(_, full)| full.take())
-        .expect("the run's end is a sample time");
+            }
+        })
+        .collect();
+    // The samples end at the run's end, so this only finishes a run they stopped short
+    // of; run_until never replays what already ran.
+    world.run();
+    let (report, forks) = (Report::of(&world), forks(&world));
     let series = Series {
         scenario: scenario.name.clone(),
         seed,
         nodes: scenario.node_count(),
         duration_ms: scenario.duration_s * 1_000,
-        samples: runs.into_iter().map(|(s, _)| s).collect(),
+        samples,
         forks,
         partitions: scenario
             .events
@@ -172,21 +141,6 @@ fn forks(world: &World) -> Vec<ForkSeries> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prefix_keeps_the_end_of_the_workload() {
-        let s = Scenario::default_scenario();
-        let end = s.duration_s - s.settle_s;
-        for t in [0, 100, end, end + 1, s.duration_s] {
-            let p = prefix(&s, t);
-            assert_eq!(p.duration_s, t);
-            assert_eq!(
-                p.duration_s.saturating_sub(p.settle_s),
-                t.min(end),
-                "t = {t}"
-            );
-        }
-    }
 
     #[test]
     fn samples_cover_the_run_and_its_events() {

@@ -32,6 +32,11 @@ pub(crate) const MEDIUM_BASE: u64 = 1 << 32;
 const ISSUER_KEY: u64 = 0;
 /// Milliseconds per minute, for the payment rate.
 const MS_PER_MINUTE: u64 = 60_000;
+/// Up to this many groups the gateways form a full mesh (every shipped scenario has at
+/// most four groups, and their traces were recorded on that topology). Beyond it, a
+/// full mesh makes every gateway poll an engine per other gateway each tick — quadratic
+/// in the group count — so the backbone becomes a ring with power-of-two chords.
+const FULL_MESH_MAX_GROUPS: usize = 4;
 
 /// What happens on the clock.
 pub(crate) enum Ev {
@@ -140,6 +145,10 @@ pub struct World {
     pub tally: Tally,
     /// Each group's first node, joined to the others by the backbone.
     pub gateways: Vec<usize>,
+    /// For each gateway (by group), the groups whose gateways it links to, ascending.
+    pub backbone: Vec<Vec<usize>>,
+    /// Events taken off the clock so far.
+    pub events_processed: u64,
     /// The hostile nodes (outside `nodes`: the invariants are about honest ones).
     pub attackers: Vec<Attacker>,
     /// The network's genesis spec.
@@ -184,7 +193,9 @@ impl World {
             double_spender: None,
             trace: Trace::default(),
             tally: Tally::default(),
+            backbone: backbone(gateways.len()),
             gateways,
+            events_processed: 0,
             attackers: Vec::new(),
             spec: spec.clone(),
             clock: Clock::default(),
@@ -298,8 +309,23 @@ impl World {
 
     /// Runs to the end of the scenario.
     pub fn run(&mut self) {
-        let end = self.scenario.duration_s * 1_000;
+        self.run_until(self.duration_ms());
+    }
+
+    /// The scenario's length, ms.
+    pub fn duration_ms(&self) -> u64 {
+        self.scenario.duration_s * 1_000
+    }
+
+    /// Runs every event due at or before `until_ms` (capped at the scenario's end), so
+    /// a caller can stop part way to look at the world and then go on: the events and
+    /// their order are those of one uninterrupted run. Reaching the end also gathers
+    /// the end-of-run figures.
+    pub fn run_until(&mut self, until_ms: u64) {
+        let duration = self.duration_ms();
+        let end = until_ms.min(duration);
         while let Some(ev) = self.clock.next_until(end) {
+            self.events_processed += 1;
             let now = self.clock.now();
             match ev {
                 Ev::Tick => {
@@ -323,7 +349,9 @@ impl World {
                 }
             }
         }
-        self.finish();
+        if end == duration {
+            self.finish();
+        }
     }
 
     /// End-of-run figures: storage per node, accepted payments still held.
@@ -417,8 +445,8 @@ impl World {
                 self.network.join_medium(medium, i);
             }
         }
-        if self.gateways.contains(&i) {
-            lan_peers.extend(self.gateways.iter().copied().filter(|&b| b != i));
+        if let Some(g) = self.gateways.iter().position(|&b| b == i) {
+            lan_peers.extend(self.backbone[g].iter().map(|&h| self.gateways[h]));
         }
         for b in lan_peers {
             self.nodes[i]
@@ -443,7 +471,7 @@ impl World {
         let node = &mut self.nodes[i];
         node.crashed = true;
         self.tally.unwritten_lost += node.store_model.crash() as u64;
-        node.ledger = Ledger::new(spec).expect("the simulator's spec is valid");
+        node.set_ledger(Ledger::new(spec).expect("the simulator's spec is valid"));
         node.engines.clear();
         node.reassembly.clear();
         node.book = Default::default();
@@ -475,11 +503,10 @@ impl World {
         self.tally.acknowledged_checked += acked.len() as u64;
         self.tally.acknowledged_lost +=
             acked.iter().filter(|id| !ledger.contains(id)).count() as u64;
-        node.ledger = ledger;
+        node.set_ledger(ledger);
         node.crashed = false;
         node.epoch += 1;
-        let digest = node.ledger.state_digest();
-        self.trace.merge(now, i, &digest);
+        self.trace.merge(now, i, &node.digest);
         // Wallets resume where their seq store says: they never sign a seq twice.
         for (a, account) in self
             .accounts
@@ -561,9 +588,15 @@ impl World {
     /// Cheap checks during the run: conservation everywhere, convergence after a heal.
     fn check(&mut self, now: u64) {
         if self.tally.conservation_failure.is_none() {
-            for n in &self.nodes {
-                if n.ledger.holds_checkpoint_heads() {
-                    if let Err(e) = n.ledger.check_conservation() {
+            // A ledger whose digest has not moved since conservation last held is the
+            // same ledger: only changed ones are checked again.
+            for n in &mut self.nodes {
+                if n.conserved_at == Some(n.digest) || !n.ledger.holds_checkpoint_heads() {
+                    continue;
+                }
+                match n.ledger.check_conservation() {
+                    Ok(()) => n.conserved_at = Some(n.digest),
+                    Err(e) => {
                         self.tally.conservation_failure = Some((now, n.index, e.to_string()));
                         break;
                     }
@@ -575,8 +608,8 @@ impl World {
             .last_heal_ms()
             .is_some_and(|h| now >= h && self.network.whole());
         if healed && self.tally.converged_at.is_none() {
-            let d0 = self.nodes[0].ledger.state_digest();
-            if self.nodes.iter().all(|n| n.ledger.state_digest() == d0) {
+            let d0 = self.nodes[0].digest;
+            if self.nodes.iter().all(|n| n.digest == d0) {
                 self.tally.converged_at = Some(now);
             }
         }
@@ -727,8 +760,8 @@ impl World {
             engine.on_merged(from, &changes, &node.ledger);
         }
         if !changes.added.is_empty() {
-            let digest = node.ledger.state_digest();
-            self.trace.merge(now, i, &digest);
+            node.digest = node.ledger.state_digest();
+            self.trace.merge(now, i, &node.digest);
         }
         for c in &changes.conflicts {
             self.tally
@@ -872,22 +905,53 @@ impl World {
         Ok(accepted)
     }
 
-    /// Node indices grouped by who can reach whom now.
+    /// Node indices grouped by who can reach whom now, each component in node order
+    /// and the components in the order of their first node. Reachability is decided
+    /// per group, so one representative group per component is enough: linear in the
+    /// nodes rather than a reachability test per pair.
     pub fn components(&self) -> Vec<Vec<usize>> {
-        let mut seen = BTreeSet::new();
-        let mut out = Vec::new();
+        // A group cut off (or every group, while split) is its own component; the
+        // joined groups share one, keyed `None`.
+        let mut index: BTreeMap<Option<usize>, usize> = BTreeMap::new();
+        let mut out: Vec<Vec<usize>> = Vec::new();
         for a in 0..self.nodes.len() {
-            if seen.contains(&a) {
-                continue;
-            }
-            let comp: Vec<usize> = (0..self.nodes.len())
-                .filter(|&b| self.network.reachable(a, b))
-                .collect();
-            seen.extend(comp.iter().copied());
-            out.push(comp);
+            let g = self.network.group_of(a);
+            let alone = self.network.split || self.network.cut.contains(&g);
+            let key = alone.then_some(g);
+            let k = *index.entry(key).or_insert_with(|| {
+                out.push(Vec::new());
+                out.len() - 1
+            });
+            out[k].push(a);
         }
         out
     }
+}
+
+/// The backbone between `groups` gateways: for each, the others it links to, ascending.
+/// A full mesh up to [`FULL_MESH_MAX_GROUPS`]; beyond, a ring with chords to the
+/// gateways 2, 4, 8, … places away either way, so each gateway keeps O(log groups)
+/// links and any two are O(log groups) hops apart — like backhaul between sites, where
+/// no site links to every other.
+fn backbone(groups: usize) -> Vec<Vec<usize>> {
+    (0..groups)
+        .map(|g| {
+            let mut peers: BTreeSet<usize> = if groups <= FULL_MESH_MAX_GROUPS {
+                (0..groups).collect()
+            } else {
+                let mut set = BTreeSet::new();
+                let mut step = 1;
+                while step <= groups / 2 {
+                    set.insert((g + step) % groups);
+                    set.insert((g + groups - step) % groups);
+                    step *= 2;
+                }
+                set
+            };
+            peers.remove(&g);
+            peers.into_iter().collect()
+        })
+        .collect()
 }
 
 /// Why a payment did not go through.
@@ -969,6 +1033,32 @@ mod tests {
         world.sabotage = sabotage;
         world.run();
         Report::of(&world)
+    }
+
+    /// Small backbones stay a full mesh (the shipped scenarios' traces depend on it);
+    /// large ones are symmetric, sparse and connected.
+    #[test]
+    fn the_backbone_is_a_full_mesh_when_small_and_sparse_when_large() {
+        for g in 1..=FULL_MESH_MAX_GROUPS {
+            for (a, peers) in backbone(g).iter().enumerate() {
+                let all: Vec<usize> = (0..g).filter(|&b| b != a).collect();
+                assert_eq!(peers, &all);
+            }
+        }
+        let groups = 1_000;
+        let b = backbone(groups);
+        let mut reached = BTreeSet::from([0]);
+        let mut frontier = vec![0];
+        while let Some(a) = frontier.pop() {
+            assert!(b[a].len() <= 2 * (usize::BITS - groups.leading_zeros()) as usize);
+            for &c in &b[a] {
+                assert!(b[c].contains(&a), "{a} -> {c} has no way back");
+                if reached.insert(c) {
+                    frontier.push(c);
+                }
+            }
+        }
+        assert_eq!(reached.len(), groups);
     }
 
     /// The checker can fail: a node that never takes a fork's second record is caught.

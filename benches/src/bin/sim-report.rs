@@ -46,8 +46,9 @@ struct Out {
     extrapolated: Vec<Extrapolated>,
 }
 
-/// The exponent assumed before two sizes are measured: the gateway backbone is a full
-/// mesh, so per-tick work grows with the square of the group count.
+/// The exponent assumed before two sizes are measured: the mints (one account per node)
+/// reach every node, so the records merged across the world grow with the square of the
+/// node count.
 const DEFAULT_EXPONENT: f64 = 2.0;
 
 fn main() -> Result<()> {
