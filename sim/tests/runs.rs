@@ -4,17 +4,8 @@
 use meshpay_sim::report::{Report, run};
 use meshpay_sim::scenario::{DEFAULT_SCENARIO, Scenario};
 
-/// The default scenario shortened so debug-build tests stay fast.
-fn small() -> Scenario {
-    let text = DEFAULT_SCENARIO
-        .replace("nodes = 5", "nodes = 3")
-        .replace("duration_s = 600", "duration_s = 240")
-        .replace("settle_s = 120", "settle_s = 60")
-        .replace("at_s = 300", "at_s = 150")
-        .replace("at_s = 120", "at_s = 90")
-        .replace("payments_per_minute = 20", "payments_per_minute = 10");
-    Scenario::parse(&text).expect("valid")
-}
+mod common;
+use common::small;
 
 fn passes(r: &Report) {
     assert!(r.invariants_ok, "{}", r.table());

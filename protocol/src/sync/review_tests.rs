@@ -116,6 +116,20 @@ fn bytes(session: u32, step: u32, body: Body) -> Vec<u8> {
     message::message(session, step, body).encode_to_vec()
 }
 
+/// A `Hello` (session 5) for a set two records larger than `n`: the sets differ.
+fn differing_hello(n: u64, window: u32) -> Vec<u8> {
+    bytes(
+        5,
+        1,
+        Body::Hello(wire::Hello {
+            salt: vec![7; 16],
+            count: n + 2,
+            fingerprint: vec![3; 8],
+            window,
+        }),
+    )
+}
+
 fn errors(events: &[Event]) -> usize {
     events
         .iter()
@@ -180,16 +194,7 @@ fn huge_count_symbols(n_sender: u64, salt: [u8; 16], n: u32) -> wire::Symbols {
 fn repeating_a_hello_of_the_same_session_is_rate_limited() {
     let (mut e, l) = engine_with_peer(SyncConfig::default());
     let n = l.set().len() as u64;
-    let hello = bytes(
-        5,
-        1,
-        Body::Hello(wire::Hello {
-            salt: vec![7; 16],
-            count: n + 2,
-            fingerprint: vec![3; 8],
-            window: 48,
-        }),
-    );
+    let hello = differing_hello(n, 48);
     let mut errs = 0;
     for _ in 0..200 {
         errs += errors(&e.handle(10, PEER, &hello, &l));
@@ -661,16 +666,7 @@ fn awkward_requests_are_answered_within_bounds() {
     let config = SyncConfig::default();
     let (mut e, l) = engine_with_peer(config.clone());
     let n = l.set().len() as u64;
-    let hello = bytes(
-        5,
-        1,
-        Body::Hello(wire::Hello {
-            salt: vec![7; 16],
-            count: n + 2,
-            fingerprint: vec![3; 8],
-            window: 8,
-        }),
-    );
+    let hello = differing_hello(n, 8);
     assert_eq!(errors(&e.handle(10, PEER, &hello, &l)), 0);
     drain(&mut e, 10, PEER, &l);
     let range = |lower: Vec<u8>, count: u64| wire::RangeFingerprint {

@@ -410,9 +410,10 @@ fn one_stream_serves_every_neighbour_on_a_broadcast_medium() {
     }
     mesh.converge(1_800_000);
     assert_eq!(mesh.digests(), vec![want; 5]);
-    // A broadcast is sent once for everyone in range.
+    // A broadcast is sent once for everyone in range: well under a fifth of the mesh's
+    // bytes (about a tenth in this run).
     assert!(
-        radio.wire_bytes < mesh.wire_bytes,
+        radio.wire_bytes * 5 < mesh.wire_bytes,
         "broadcast {} bytes, unicast mesh {} bytes",
         radio.wire_bytes,
         mesh.wire_bytes
