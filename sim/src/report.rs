@@ -109,13 +109,22 @@ impl Report {
                 format!("nodes {diverged:?} differ from their component")
             },
         ));
-        // 2. Every fork anywhere is known everywhere.
-        let union: BTreeSet<_> = world
+        // 2. Every fork anywhere is known everywhere: every fork some ledger reports, and
+        // the double spend the simulation itself made, whatever the ledgers say.
+        let mut union: BTreeSet<_> = world
             .nodes
             .iter()
             .flat_map(|n| n.ledger.conflicts())
             .map(|c| (c.account, c.seq))
             .collect();
+        if let Some((spender, _)) = &world.double_spender {
+            let signed = &world.tally.double_spend_signed;
+            for (i, seq) in signed.iter().enumerate() {
+                if signed[..i].contains(seq) {
+                    union.insert((*spender, *seq));
+                }
+            }
+        }
         let mut missing = Vec::new();
         for n in &world.nodes {
             let known: BTreeSet<_> = n

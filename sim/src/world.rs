@@ -79,6 +79,9 @@ pub struct Tally {
     pub double_spend_accepted: Vec<u64>,
     /// Double-spend attempts refused, by rule.
     pub double_spend_refused: BTreeMap<String, u64>,
+    /// Seqs the double spender signed, one per side that built a record: a seq signed on
+    /// both sides is a fork every node must come to know, whatever the ledgers report.
+    pub double_spend_signed: Vec<u64>,
     /// When each node first learned of each fork: (account, seq) -> node -> ms.
     pub conflict_learned: BTreeMap<(AccountId, u64), BTreeMap<usize, u64>>,
     /// First time after the last heal at which all nodes showed one digest.
@@ -155,10 +158,9 @@ pub struct World {
     pub(crate) spec: ChainSpec,
     pub(crate) clock: Clock<Ev>,
     rng: ChaCha8Rng,
-    /// Test-only sabotage: this node drops the second record of every fork it is sent,
-    /// so the checker's input is wrong and the invariants must fail.
+    /// Test-only: a ledger rule every node's ledger breaks, so the checks must fail.
     #[cfg(test)]
-    pub(crate) sabotage: Option<usize>,
+    pub(crate) fault: Option<meshpay_protocol::ledger::Fault>,
 }
 
 impl World {
@@ -200,7 +202,7 @@ impl World {
             spec: spec.clone(),
             clock: Clock::default(),
             #[cfg(test)]
-            sabotage: None,
+            fault: None,
         };
         world.add_attackers();
         for i in 0..world.nodes.len() {
@@ -467,11 +469,11 @@ impl World {
             return;
         }
         self.tally.crashes += 1;
-        let spec = self.spec.clone();
+        let empty = self.empty_ledger();
         let node = &mut self.nodes[i];
         node.crashed = true;
         self.tally.unwritten_lost += node.store_model.crash() as u64;
-        node.set_ledger(Ledger::new(spec).expect("the simulator's spec is valid"));
+        node.set_ledger(empty);
         node.engines.clear();
         node.reassembly.clear();
         node.book = Default::default();
@@ -492,7 +494,7 @@ impl World {
             return;
         }
         self.tally.restarts += 1;
-        let mut ledger = Ledger::new(self.spec.clone()).expect("the simulator's spec is valid");
+        let mut ledger = self.empty_ledger();
         let node = &mut self.nodes[i];
         let records = node
             .store_model
@@ -531,6 +533,17 @@ impl World {
             }
         }
         self.connect(i, now);
+    }
+
+    /// An empty ledger for a node (with the test-only broken rule, if one is set).
+    fn empty_ledger(&self) -> Ledger {
+        #[allow(unused_mut)]
+        let mut ledger = Ledger::new(self.spec.clone()).expect("the simulator's spec is valid");
+        #[cfg(test)]
+        if let Some(f) = self.fault {
+            ledger.inject_fault(f);
+        }
+        ledger
     }
 
     /// A mobile relay walks from its group into `to`: it leaves its group's links and
@@ -744,8 +757,6 @@ impl World {
         if self.nodes[i].crashed {
             return Changes::default();
         }
-        #[cfg(test)]
-        let records = self.sabotaged(i, records);
         let due = now + self.scenario.store.write_delay_ms;
         let node = &mut self.nodes[i];
         let changes = node.ledger.merge(records, &mut node.verify_rng);
@@ -841,7 +852,12 @@ impl World {
             else {
                 continue;
             };
-            match self.pay(now, wallet, *node, payee.0, payee.1, amount) {
+            let seq = wallet.next_seq();
+            let result = self.pay(now, wallet, *node, payee.0, payee.1, amount);
+            if wallet.next_seq() > seq {
+                self.tally.double_spend_signed.push(seq);
+            }
+            match result {
                 Ok(a) => self.tally.double_spend_accepted.push(a),
                 Err(PayFailure::NotBuilt(r) | PayFailure::Refused(r)) => {
                     *self.tally.double_spend_refused.entry(r).or_default() += 1;
@@ -985,38 +1001,11 @@ fn refusal_rule(r: &policy::Refusal) -> String {
 }
 
 #[cfg(test)]
-impl World {
-    /// The sabotaged node keeps only the first record it sees at each (signer, seq):
-    /// it never holds a fork, so it cannot know one, and its state departs from its
-    /// neighbours'. Other nodes get their records untouched.
-    fn sabotaged(&self, i: usize, records: Vec<wire::SignedRecord>) -> Vec<wire::SignedRecord> {
-        if self.sabotage != Some(i) {
-            return records;
-        }
-        let ledger = &self.nodes[i].ledger;
-        let mut first: BTreeMap<(AccountId, u64), RecordId> = BTreeMap::new();
-        records
-            .into_iter()
-            .filter(|s| {
-                let Ok(p) = meshpay_protocol::record::parse(s.clone()) else {
-                    return true;
-                };
-                let key = (p.body.signer, p.body.seq);
-                let held = ledger
-                    .records_of(&key.0)
-                    .into_iter()
-                    .any(|(seq, id, _)| seq == key.1 && id != p.id);
-                !held && *first.entry(key).or_insert(p.id) == p.id
-            })
-            .collect()
-    }
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
     use crate::report::Report;
     use crate::scenario::DEFAULT_SCENARIO;
+    use meshpay_protocol::ledger::Fault;
 
     fn small() -> Scenario {
         let text = DEFAULT_SCENARIO
@@ -1028,9 +1017,14 @@ mod tests {
         Scenario::parse(&text).expect("valid")
     }
 
-    fn report(sabotage: Option<usize>) -> Report {
+    fn report(fault: Option<Fault>) -> Report {
         let mut world = World::new(small(), 4);
-        world.sabotage = sabotage;
+        world.fault = fault;
+        if let Some(f) = fault {
+            for n in &mut world.nodes {
+                n.ledger.inject_fault(f);
+            }
+        }
         world.run();
         Report::of(&world)
     }
@@ -1061,12 +1055,13 @@ mod tests {
         assert_eq!(reached.len(), groups);
     }
 
-    /// The checker can fail: a node that never takes a fork's second record is caught.
+    /// The checker can fail: with the fork rule broken in every ledger (the first record
+    /// at a seq wins), the double spend goes unseen and the two sides never agree.
     #[test]
-    fn the_invariants_fail_when_a_node_skips_a_forks_second_record() {
+    fn the_invariants_fail_when_the_ledger_lets_the_first_record_win() {
         let normal = report(None);
         assert!(normal.invariants_ok, "{}", normal.table());
-        let broken = report(Some(1));
+        let broken = report(Some(Fault::FirstSeenWins));
         assert!(!broken.invariants_ok, "{}", broken.table());
         let failed: Vec<&str> = broken
             .invariants
@@ -1075,5 +1070,6 @@ mod tests {
             .map(|i| i.name)
             .collect();
         assert!(failed.contains(&"forks_known_everywhere"), "{failed:?}");
+        assert!(failed.contains(&"convergence"), "{failed:?}");
     }
 }

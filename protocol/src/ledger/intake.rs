@@ -96,18 +96,23 @@ pub struct Admitted {
     pub window: Window,
 }
 
+/// What step 2 reads: the spec and the set's indexes.
+pub struct Rules<'a> {
+    /// The network's genesis spec.
+    pub spec: &'a ChainSpec,
+    /// The records in the set.
+    pub entries: &'a HashMap<RecordId, Entry>,
+    /// claimed id -> records in the set that claim it.
+    pub claimers: &'a HashMap<RecordId, Vec<RecordId>>,
+}
+
 /// Step 2: the chain rules, evaluated on the record's own ancestry (all in the set).
-pub fn check_rules(
-    body: &Body,
-    spec: &ChainSpec,
-    entries: &HashMap<RecordId, Entry>,
-    claimers: &HashMap<RecordId, Vec<RecordId>>,
-) -> Result<Admitted, Reject> {
+pub fn check_rules(body: &Body, rules: &Rules<'_>) -> Result<Admitted, Reject> {
     match &body.kind {
-        Kind::Transfer(t) => check_transfer(body, t, spec, entries, claimers),
+        Kind::Transfer(t) => check_transfer(body, t, rules),
         Kind::Checkpoint(c) => {
             if let Some(prev) = c.previous {
-                let p = entries.get(&prev).expect("dependency in set");
+                let p = rules.entries.get(&prev).expect("dependency in set");
                 let ok = match p.record.body().checkpoint() {
                     Some(pc) => pc.account == c.account && pc.at_seq <= c.at_seq,
                     None => false,
@@ -134,10 +139,13 @@ fn no_chain() -> Admitted {
 fn check_transfer(
     body: &Body,
     t: &crate::record::Transfer,
-    spec: &ChainSpec,
-    entries: &HashMap<RecordId, Entry>,
-    claimers: &HashMap<RecordId, Vec<RecordId>>,
+    rules: &Rules<'_>,
 ) -> Result<Admitted, Reject> {
+    let Rules {
+        spec,
+        entries,
+        claimers,
+    } = *rules;
     let me = body.signer;
     // Rule 1: prev, and the state the chain continues from.
     let (parent, prev_balance, window) = match body.prev {

@@ -7,6 +7,7 @@ mod account;
 mod conflict;
 mod conservation;
 mod digest;
+mod fault;
 mod intake;
 mod orphans;
 mod refused;
@@ -29,6 +30,8 @@ use rand_core::CryptoRng;
 
 pub use conflict::{Conflict, ConflictProof, ProofError};
 pub use conservation::ConservationError;
+#[cfg(feature = "fault-injection")]
+pub use fault::Fault;
 pub use intake::check_alone;
 pub use set::{NativeSet, RecordSet};
 pub use status::{Changes, Status, VoidReason};
@@ -122,6 +125,8 @@ pub struct Ledger<S: RecordSet = NativeSet> {
     forks: BTreeSet<(AccountId, u64)>,
     orphans: OrphanPool,
     refused: RefusedCache,
+    /// A rule switched off on purpose (only with the `fault-injection` feature).
+    fault: Option<fault::Fault>,
     // Work of the operation under way.
     pending: Vec<RecordId>,
     dirty: BTreeSet<AccountId>,
@@ -154,6 +159,7 @@ impl<S: RecordSet> Ledger<S> {
             forks: BTreeSet::new(),
             orphans: OrphanPool::new(config.max_orphans),
             refused: RefusedCache::new(config.max_refused),
+            fault: None,
             pending: Vec::new(),
             dirty: BTreeSet::new(),
             balance_dirty: BTreeSet::new(),
@@ -169,6 +175,13 @@ impl<S: RecordSet> Ledger<S> {
     /// The network's chain id.
     pub fn chain_id(&self) -> ChainId {
         self.chain_id
+    }
+
+    /// Switches one ledger rule off, so a test can show that the invariant checkers
+    /// catch a broken ledger. Never for a real node.
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_fault(&mut self, fault: Fault) {
+        self.fault = Some(fault);
     }
 
     /// The record set.
@@ -305,7 +318,15 @@ impl<S: RecordSet> Ledger<S> {
                 self.changes.evicted.extend(evicted);
                 continue;
             }
-            match intake::check_rules(r.body(), &self.spec, &self.entries, &self.claimers) {
+            if self.fault == Some(fault::Fault::FirstSeenWins) && self.holds_seq(&r) {
+                continue;
+            }
+            let rules = intake::Rules {
+                spec: &self.spec,
+                entries: &self.entries,
+                claimers: &self.claimers,
+            };
+            match intake::check_rules(r.body(), &rules) {
                 Err(e) => self.refuse(id, e),
                 Ok(admitted) => {
                     self.enter(r, admitted);
@@ -313,6 +334,13 @@ impl<S: RecordSet> Ledger<S> {
                 }
             }
         }
+    }
+
+    /// Whether the set holds a record at this record's (signer, seq).
+    fn holds_seq(&self, r: &Record) -> bool {
+        self.accounts
+            .get(&r.signer())
+            .is_some_and(|a| a.by_seq.contains_key(&r.seq()))
     }
 
     /// Refuses a record, and every orphan that waited for it.

@@ -321,6 +321,47 @@ fn balance_mismatch_underflow_overflow() {
     assert_eq!(refusal(&mut w, &s), Reject::Overflow);
 }
 
+/// With fork detection switched off, the first record at a seq wins: two ledgers that
+/// heard a double spend's branches in opposite orders disagree, and neither sees a fork.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_ledger_where_the_first_record_wins_misses_forks_and_diverges() {
+    let w = World::new(2);
+    let mut issuer = crate::issuer::Issuer::new(key(1000), &w.spec, 1, None);
+    let mint = issuer
+        .mint(
+            &mut crate::wallet::MemorySeqStore::default(),
+            acct(1),
+            2_000,
+            "",
+            0,
+        )
+        .expect("mint");
+    let to_bob = w.sign(
+        1,
+        &transfer(1, 1, None, vec![id(&mint)], Some(acct(2)), 700, 1_300),
+    );
+    let to_carol = w.sign(
+        1,
+        &transfer(1, 1, None, vec![id(&mint)], Some(acct(3)), 900, 1_100),
+    );
+    let digests: Vec<_> = [[&to_bob, &to_carol], [&to_carol, &to_bob]]
+        .into_iter()
+        .map(|order| {
+            let mut l = Ledger::new(w.spec.clone()).expect("spec");
+            l.inject_fault(Fault::FirstSeenWins);
+            l.insert(mint.clone());
+            for r in order {
+                l.insert(r.clone());
+            }
+            assert!(l.conflicts().is_empty());
+            assert_eq!(l.len(), 2);
+            l.state_digest()
+        })
+        .collect();
+    assert_ne!(digests[0], digests[1]);
+}
+
 #[test]
 fn bad_prev() {
     let (mut w, _, mint, pay) = funded();
