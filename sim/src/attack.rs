@@ -184,6 +184,7 @@ impl World {
         let config = match link {
             LinkKind::Lan => SyncConfig::default(),
             LinkKind::Lora => SyncConfig::lora(),
+            LinkKind::Ble => SyncConfig::ble(),
         };
         let a = &mut self.attackers[k];
         let mut batch = Vec::new();
@@ -247,7 +248,7 @@ impl World {
         a.forks = forks;
     }
 
-    /// Puts an attacker's message on the wire: to every node of its group on a LAN, on
+    /// Puts an attacker's message on the wire: to every node of its group on a LAN or BLE, on
     /// the group's medium for LoRa.
     fn attacker_send(&mut self, now: u64, k: usize, link: LinkKind, msg: &[u8]) {
         let group = self.attackers[k].group;
@@ -255,10 +256,13 @@ impl World {
         let before = self.network.traffic.get(&link).cloned().unwrap_or_default();
         let mut sends: Vec<(u64, Frame)> = Vec::new();
         match link {
-            LinkKind::Lan => {
+            LinkKind::Lan | LinkKind::Ble => {
                 for to in self.group_nodes(group) {
                     let a = &mut self.attackers[k];
-                    sends.extend(self.network.send_lan(now, from, to, msg, &mut a.rng));
+                    sends.extend(
+                        self.network
+                            .send_unicast(link, now, from, to, msg, &mut a.rng),
+                    );
                     a.tally.messages += 1;
                 }
             }

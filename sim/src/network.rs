@@ -1,4 +1,4 @@
-//! The link model: LAN links (latency, MTU, bandwidth, loss) and LoRa media (frames of
+//! The link model: unicast LAN and BLE links (latency, MTU, bandwidth, loss) and LoRa media (frames of
 //! at most a Meshtastic payload, each delayed by its airtime on a shared channel, lost
 //! per copy), with the partition state and traffic counted per link kind.
 
@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
 use serde::Serialize;
 
-use crate::scenario::{LanConfig, LinkKind, PER_MILLE, Scenario};
+use crate::scenario::{LinkConfig, LinkKind, PER_MILLE, Scenario};
 
 /// Microseconds per millisecond.
 const US_PER_MS: u64 = 1_000;
@@ -50,7 +50,8 @@ pub struct Traffic {
 
 /// The network between the nodes.
 pub struct Network {
-    lan: LanConfig,
+    lan: LinkConfig,
+    ble: LinkConfig,
     lora_loss: u64,
     modem: LoraModem,
     /// Each node's group.
@@ -59,8 +60,8 @@ pub struct Network {
     pub split: bool,
     /// Groups cut off on their own while the rest stay joined.
     pub cut: std::collections::BTreeSet<usize>,
-    /// When each directed LAN link is free again, in µs.
-    lan_busy: HashMap<(usize, usize), u64>,
+    /// When each directed unicast link is free again, in µs.
+    link_busy: HashMap<(LinkKind, usize, usize), u64>,
     /// When each medium is free again, in µs.
     medium_busy: BTreeMap<u64, u64>,
     /// Members of each medium.
@@ -76,13 +77,14 @@ impl Network {
         let group_of = scenario.initial_groups();
         Network {
             lan: scenario.lan.clone(),
+            ble: scenario.ble.clone(),
             lora_loss: scenario.lora.loss_per_mille,
             modem: scenario.preset().modem(),
             msg_ids: vec![0; group_of.len()],
             group_of,
             split: false,
             cut: Default::default(),
-            lan_busy: HashMap::new(),
+            link_busy: HashMap::new(),
             medium_busy: BTreeMap::new(),
             media: BTreeMap::new(),
             traffic: BTreeMap::new(),
@@ -154,10 +156,12 @@ impl Network {
         per_mille > 0 && rng.next_u64() % PER_MILLE < per_mille
     }
 
-    /// Sends `msg` from `from` to `to` over a LAN link; returns the frames with their
-    /// arrival times (ms). Serialisation queues behind earlier frames on the link.
-    pub fn send_lan(
+    /// Sends `msg` from `from` to `to` over a unicast link of `kind` (LAN or BLE);
+    /// returns the frames with their arrival times (ms). Serialisation queues behind
+    /// earlier frames on the link.
+    pub fn send_unicast(
         &mut self,
+        kind: LinkKind,
         now: u64,
         from: usize,
         to: usize,
@@ -165,28 +169,32 @@ impl Network {
         rng: &mut ChaCha8Rng,
     ) -> Vec<(u64, Frame)> {
         let id = self.next_msg_id(from);
-        let frames = fragment(msg, self.lan.mtu, id).expect("engine messages fit a fragment set");
+        let link = match kind {
+            LinkKind::Ble => &self.ble,
+            LinkKind::Lan | LinkKind::Lora => &self.lan,
+        };
+        let frames = fragment(msg, link.mtu, id).expect("engine messages fit a fragment set");
         let mut out = Vec::with_capacity(frames.len());
-        let busy = self.lan_busy.entry((from, to)).or_insert(0);
-        let traffic = self.traffic.entry(LinkKind::Lan).or_default();
+        let busy = self.link_busy.entry((kind, from, to)).or_insert(0);
+        let traffic = self.traffic.entry(kind).or_default();
         for f in frames {
             let start = (*busy).max(now * US_PER_MS);
-            let end = start + (f.len() as u64 * US_PER_S).div_ceil(self.lan.bandwidth_bytes_per_s);
+            let end = start + (f.len() as u64 * US_PER_S).div_ceil(link.bandwidth_bytes_per_s);
             *busy = end;
             traffic.frames += 1;
             traffic.bytes += f.len() as u64;
-            if Self::lost(rng, self.lan.loss_per_mille) {
+            if Self::lost(rng, link.loss_per_mille) {
                 traffic.lost += 1;
                 continue;
             }
-            let at = end.div_ceil(US_PER_MS) + self.lan.latency_ms;
+            let at = end.div_ceil(US_PER_MS) + link.latency_ms;
             out.push((
                 at,
                 Frame {
                     from,
                     to,
                     medium: None,
-                    kind: LinkKind::Lan,
+                    kind,
                     bytes: f,
                 },
             ));
@@ -242,5 +250,39 @@ impl Network {
     /// Counts a frame dropped by a split.
     pub fn count_cut(&mut self, kind: LinkKind) {
         self.traffic.entry(kind).or_default().cut += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{DEFAULT_SCENARIO, LinkConfig};
+    use rand_core::SeedableRng;
+
+    /// A BLE message goes out in ATT-sized frames, paced by the link's rate, and
+    /// arrives after the connection interval; a LAN link of the same scenario is faster.
+    #[test]
+    fn ble_frames_are_small_and_slow() {
+        let mut scenario = Scenario::parse(DEFAULT_SCENARIO).expect("valid");
+        scenario.ble.loss_per_mille = 0;
+        scenario.lan.loss_per_mille = 0;
+        let mut net = Network::new(&scenario);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let msg = vec![7u8; 2_000];
+        let ble = net.send_unicast(LinkKind::Ble, 0, 0, 1, &msg, &mut rng);
+        let mtu = LinkConfig::ble().mtu;
+        assert!(ble.len() >= msg.len().div_ceil(mtu));
+        assert!(
+            ble.iter()
+                .all(|(_, f)| f.bytes.len() <= mtu && f.kind == LinkKind::Ble)
+        );
+        let last = ble.iter().map(|(at, _)| *at).max().expect("frames");
+        let sent: u64 = ble.iter().map(|(_, f)| f.bytes.len() as u64).sum();
+        let floor = sent * 1_000 / LinkConfig::ble().bandwidth_bytes_per_s + 30;
+        assert!(last >= floor, "{last} < {floor}");
+        let lan = net.send_unicast(LinkKind::Lan, 0, 0, 1, &msg, &mut rng);
+        let lan_last = lan.iter().map(|(at, _)| *at).max().expect("frames");
+        assert!(lan_last < last);
+        assert_eq!(net.traffic[&LinkKind::Ble].frames, ble.len() as u64);
     }
 }

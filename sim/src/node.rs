@@ -169,6 +169,7 @@ impl Node {
             let config = match kind {
                 LinkKind::Lan => SyncConfig::default(),
                 LinkKind::Lora => SyncConfig::lora(),
+                LinkKind::Ble => SyncConfig::ble(),
             };
             SyncEngine::new(config, seed).expect("built-in configs are valid")
         })

@@ -426,36 +426,42 @@ impl World {
         let seed = self.seed;
         self.nodes[i].engines.clear();
         self.nodes[i].medium = None;
-        let mut lan_peers: Vec<usize> = Vec::new();
-        match self.scenario.groups[g].link {
-            LinkKind::Lan => {
-                lan_peers.extend(self.group_nodes(g).into_iter().filter(|&b| b != i));
-                let outsiders = self.attackers.iter().filter(|a| a.group == g);
-                let ids: Vec<u64> = outsiders.map(|a| a.index as u64).collect();
-                let engine =
-                    self.nodes[i].engine(LinkKind::Lan, seeds::engine_seed_at(seed, i, 0, epoch));
-                for id in ids {
-                    engine.add_peer(now, id);
-                }
+        let link = self.scenario.groups[g].link;
+        let mut peers: Vec<(LinkKind, usize)> = Vec::new();
+        if link.is_unicast() {
+            peers.extend(
+                self.group_nodes(g)
+                    .into_iter()
+                    .filter(|&b| b != i)
+                    .map(|b| (link, b)),
+            );
+            let outsiders = self.attackers.iter().filter(|a| a.group == g);
+            let ids: Vec<u64> = outsiders.map(|a| a.index as u64).collect();
+            let engine = self.nodes[i].engine(link, engine_seed(seed, i, link, epoch));
+            for id in ids {
+                engine.add_peer(now, id);
             }
-            LinkKind::Lora => {
-                let medium = MEDIUM_BASE + g as u64;
-                self.nodes[i].medium = Some(medium);
-                self.nodes[i]
-                    .engine(LinkKind::Lora, seeds::engine_seed_at(seed, i, 1, epoch))
-                    .add_medium(now, medium);
-                self.network.join_medium(medium, i);
-            }
+        } else {
+            let medium = MEDIUM_BASE + g as u64;
+            self.nodes[i].medium = Some(medium);
+            self.nodes[i]
+                .engine(LinkKind::Lora, engine_seed(seed, i, LinkKind::Lora, epoch))
+                .add_medium(now, medium);
+            self.network.join_medium(medium, i);
         }
         if let Some(g) = self.gateways.iter().position(|&b| b == i) {
-            lan_peers.extend(self.backbone[g].iter().map(|&h| self.gateways[h]));
+            peers.extend(
+                self.backbone[g]
+                    .iter()
+                    .map(|&h| (LinkKind::Lan, self.gateways[h])),
+            );
         }
-        for b in lan_peers {
+        for (kind, b) in peers {
             self.nodes[i]
-                .engine(LinkKind::Lan, seeds::engine_seed_at(seed, i, 0, epoch))
+                .engine(kind, engine_seed(seed, i, kind, epoch))
                 .add_peer(now, b as u64);
             // The peer sees the connection drop and come back: it reconciles at once.
-            if let Some(e) = self.nodes[b].engines.get_mut(&LinkKind::Lan) {
+            if let Some(e) = self.nodes[b].engines.get_mut(&kind) {
                 e.remove_peer(i as u64);
                 e.add_peer(now, i as u64);
             }
@@ -477,9 +483,9 @@ impl World {
         node.engines.clear();
         node.reassembly.clear();
         node.book = Default::default();
-        // Its LAN peers see the connection drop.
+        // Its unicast peers see the connection drop.
         for n in &mut self.nodes {
-            if let Some(e) = n.engines.get_mut(&LinkKind::Lan) {
+            for (_, e) in n.engines.iter_mut().filter(|(k, _)| k.is_unicast()) {
                 e.remove_peer(i as u64);
             }
         }
@@ -558,7 +564,11 @@ impl World {
             self.network.leave_medium(m, i);
         }
         for b in self.group_nodes(from) {
-            if let Some(e) = self.nodes[b].engines.get_mut(&LinkKind::Lan) {
+            for (_, e) in self.nodes[b]
+                .engines
+                .iter_mut()
+                .filter(|(k, _)| k.is_unicast())
+            {
                 e.remove_peer(i as u64);
             }
         }
@@ -636,7 +646,7 @@ impl World {
             let node = &mut self.nodes[i];
             let engine = node.engines.get_mut(&kind).expect("listed");
             match kind {
-                LinkKind::Lan => {
+                LinkKind::Lan | LinkKind::Ble => {
                     let peers: Vec<u64> = engine.peers().collect();
                     for peer in peers {
                         for _ in 0..MAX_MESSAGES_PER_POLL {
@@ -645,7 +655,8 @@ impl World {
                             else {
                                 break;
                             };
-                            sends.extend(self.network.send_lan(
+                            sends.extend(self.network.send_unicast(
+                                kind,
                                 now,
                                 i,
                                 peer as usize,
@@ -942,6 +953,17 @@ impl World {
         }
         out
     }
+}
+
+/// A node's engine seed for links of `kind` in its `epoch` (LAN and LoRa keep the
+/// streams they always had, so recorded traces stay valid).
+fn engine_seed(seed: u64, node: usize, kind: LinkKind, epoch: u64) -> [u8; 32] {
+    let stream = match kind {
+        LinkKind::Lan => 0,
+        LinkKind::Lora => 1,
+        LinkKind::Ble => 2,
+    };
+    seeds::engine_seed_at(seed, node, stream, epoch)
 }
 
 /// The backbone between `groups` gateways: for each, the others it links to, ascending.

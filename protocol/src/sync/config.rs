@@ -111,6 +111,23 @@ impl SyncConfig {
         }
     }
 
+    /// A configuration for a BLE link (a phone relaying over GATT): a few kB/s at best
+    /// and connections that come and go, so mid-sized messages and quicker retries than
+    /// LoRa, with no shared channel to spare.
+    pub fn ble() -> Self {
+        SyncConfig {
+            max_message_bytes: 8 * 1_024,
+            max_symbols_per_request: 1_000,
+            max_ranges_per_message: 64,
+            max_records_per_message: 32,
+            retransmit_ms: 5_000,
+            reconcile_every_ms: 2 * 60_000,
+            min_session_interval_ms: 5_000,
+            conflict_relay_per_account: 8,
+            ..SyncConfig::default()
+        }
+    }
+
     /// Checks the bounds fit together.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max_message_bytes < 1_200 {
@@ -137,5 +154,20 @@ impl SyncConfig {
             return Err(ConfigError("retransmission"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_configs_are_valid() {
+        for c in [SyncConfig::default(), SyncConfig::lora(), SyncConfig::ble()] {
+            c.validate().expect("valid");
+        }
+        let mut c = SyncConfig::ble();
+        c.max_ranges_per_message = 1;
+        assert!(c.validate().is_err());
     }
 }
