@@ -139,7 +139,12 @@ impl World {
         let group = self.attackers[k].group;
         let link = self.scenario.groups[group].link;
         // Its radio queues like any other: it sends only when the channel is free.
-        if link == LinkKind::Lora && !self.network.medium_free(MEDIUM_BASE + group as u64, now) {
+        let me = self.attackers[k].index;
+        if link == LinkKind::Lora
+            && !self
+                .network
+                .medium_free(MEDIUM_BASE + group as u64, now, me)
+        {
             self.attackers[k].tally.skipped_busy += 1;
             return;
         }

@@ -1,8 +1,11 @@
-//! The link model: unicast LAN and BLE links (latency, MTU, bandwidth, loss) and LoRa media (frames of
-//! at most a Meshtastic payload, each delayed by its airtime on a shared channel, lost
-//! per copy), with the partition state and traffic counted per link kind.
+//! The link model: unicast LAN and BLE links (latency, MTU, bandwidth, loss) and LoRa
+//! media: frames of at most a Meshtastic payload, sent back to back, each holding the
+//! shared channel for its airtime and lost per copy; a sender listens before it talks
+//! (channel activity detection), so only transmissions that start within one slot of
+//! each other collide, and then every overlapping frame of both is lost. Partition state
+//! and traffic are counted per link kind.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use meshpay_protocol::radio::fragment::fragment;
 use meshpay_protocol::radio::preset::MESHTASTIC_HEADER_LEN;
@@ -31,6 +34,18 @@ pub struct Frame {
     pub kind: LinkKind,
     /// The frame's bytes (fragment header included).
     pub bytes: Vec<u8>,
+    /// Its transmission on a medium (0 on a unicast link): lost if it collided.
+    pub tx: u64,
+}
+
+/// One sender's frames sent back to back on a medium.
+#[derive(Debug, Clone)]
+struct Burst {
+    from: usize,
+    start_us: u64,
+    end_us: u64,
+    /// (transmission id, start, end) of each frame.
+    frames: Vec<(u64, u64, u64)>,
 }
 
 /// Traffic of one link kind.
@@ -46,6 +61,14 @@ pub struct Traffic {
     pub cut: u64,
     /// Time on air, in ms (LoRa only).
     pub airtime_ms: f64,
+    /// Frame copies lost to a collision on the channel (LoRa only).
+    pub collided: u64,
+    /// Sends put off because the channel was heard busy (LoRa only).
+    pub deferred_busy: u64,
+    /// Sends put off by the node's duty-cycle budget (LoRa only).
+    pub deferred_duty: u64,
+    /// Messages dropped because they exceed the whole duty-cycle budget (LoRa only).
+    pub dropped_duty: u64,
 }
 
 /// The network between the nodes.
@@ -62,13 +85,26 @@ pub struct Network {
     pub cut: std::collections::BTreeSet<usize>,
     /// When each directed unicast link is free again, in µs.
     link_busy: HashMap<(LinkKind, usize, usize), u64>,
-    /// When each medium is free again, in µs.
-    medium_busy: BTreeMap<u64, u64>,
+    /// Bursts on each medium that may still be on air.
+    air: BTreeMap<u64, Vec<Burst>>,
+    /// Transmissions that collided, until their bursts are forgotten.
+    collided: HashSet<u64>,
+    next_tx: u64,
+    /// A backoff slot, and the time a transmission must have been on air to be heard.
+    slot_us: u64,
+    /// Slots a sender picks its backoff from.
+    contention_slots: u64,
     /// Members of each medium.
     media: BTreeMap<u64, Vec<usize>>,
     msg_ids: Vec<u16>,
     /// Traffic per link kind.
     pub traffic: BTreeMap<LinkKind, Traffic>,
+}
+
+/// A backoff slot: two and a half symbols, about what channel activity detection needs
+/// to hear a preamble (the contention slot Meshtastic's firmware uses is of this size).
+fn slot_us(modem: &LoraModem) -> u64 {
+    modem.symbol_time_us() * 5 / 2
 }
 
 impl Network {
@@ -85,7 +121,11 @@ impl Network {
             split: false,
             cut: Default::default(),
             link_busy: HashMap::new(),
-            medium_busy: BTreeMap::new(),
+            air: BTreeMap::new(),
+            collided: HashSet::new(),
+            next_tx: 0,
+            slot_us: slot_us(&scenario.preset().modem()),
+            contention_slots: scenario.lora.contention_slots,
             media: BTreeMap::new(),
             traffic: BTreeMap::new(),
         }
@@ -140,11 +180,64 @@ impl Network {
         !self.split && self.cut.is_empty()
     }
 
-    /// Whether the medium is free for a new transmission at `now` (ms).
-    pub fn medium_free(&self, medium: u64, now: u64) -> bool {
-        self.medium_busy
-            .get(&medium)
-            .is_none_or(|&b| b <= now * US_PER_MS)
+    /// Whether `listener` finds the medium free at `now` (ms): it is not sending, and
+    /// no other burst has been on air for a slot or more (a younger one is not heard).
+    pub fn medium_free(&self, medium: u64, now: u64, listener: usize) -> bool {
+        self.busy_until(medium, now, listener).is_none()
+    }
+
+    /// When the burst `listener` hears (or sends) at `now` ends, in ms, if any.
+    pub fn busy_until(&self, medium: u64, now: u64, listener: usize) -> Option<u64> {
+        let t = now * US_PER_MS;
+        self.air
+            .get(&medium)?
+            .iter()
+            .filter(|b| t < b.end_us && (b.from == listener || b.start_us + self.slot_us <= t))
+            .map(|b| b.end_us.div_ceil(US_PER_MS))
+            .max()
+    }
+
+    /// A random backoff before a LoRa send: a whole number of slots, in ms.
+    pub fn backoff_ms(&self, rng: &mut ChaCha8Rng) -> u64 {
+        let k = rng.next_u64() % self.contention_slots.max(1);
+        (k * self.slot_us).div_ceil(US_PER_MS)
+    }
+
+    /// Time on air of `msg` sent on LoRa, fragments and Meshtastic headers included.
+    pub fn lora_airtime_us(&self, msg: &[u8]) -> u64 {
+        fragment(msg, MESHTASTIC_MAX_PAYLOAD, 0)
+            .map(|frames| {
+                frames
+                    .iter()
+                    .map(|f| self.modem.airtime_us(f.len() + MESHTASTIC_HEADER_LEN))
+                    .sum()
+            })
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Whether a frame's transmission collided.
+    pub fn collided(&self, tx: u64) -> bool {
+        tx != 0 && self.collided.contains(&tx)
+    }
+
+    /// Counts a send put off on LoRa: by a busy channel, or by the duty-cycle budget.
+    pub fn count_deferred(&mut self, by_duty: bool) {
+        let t = self.traffic.entry(LinkKind::Lora).or_default();
+        if by_duty {
+            t.deferred_duty += 1;
+        } else {
+            t.deferred_busy += 1;
+        }
+    }
+
+    /// Counts a message too long for the whole duty-cycle budget.
+    pub fn count_dropped_duty(&mut self) {
+        self.traffic.entry(LinkKind::Lora).or_default().dropped_duty += 1;
+    }
+
+    /// Counts a frame copy lost to a collision.
+    pub fn count_collided(&mut self) {
+        self.traffic.entry(LinkKind::Lora).or_default().collided += 1;
     }
 
     fn next_msg_id(&mut self, from: usize) -> u16 {
@@ -196,14 +289,17 @@ impl Network {
                     medium: None,
                     kind,
                     bytes: f,
+                    tx: 0,
                 },
             ));
         }
         out
     }
 
-    /// Broadcasts `msg` from `from` on `medium`: frames go out back to back, each
-    /// occupying the channel for its airtime, and reach each member (lost per copy).
+    /// Broadcasts `msg` from `from` on `medium`, starting at `now`: frames go out back
+    /// to back, each occupying the channel for its airtime, and reach each member (lost
+    /// per copy). A burst already on air that overlaps this one collides with it: the
+    /// overlapping frames of both are lost (no capture effect is modelled).
     pub fn send_lora(
         &mut self,
         now: u64,
@@ -216,14 +312,23 @@ impl Network {
         let frames =
             fragment(msg, MESHTASTIC_MAX_PAYLOAD, id).expect("LoRa messages fit a fragment set");
         let members = self.media.get(&medium).cloned().unwrap_or_default();
-        let busy = self.medium_busy.entry(medium).or_insert(0);
+        let start_us = now * US_PER_MS;
+        self.forget_old_bursts(medium, start_us);
         let traffic = self.traffic.entry(LinkKind::Lora).or_default();
+        let mut burst = Burst {
+            from,
+            start_us,
+            end_us: start_us,
+            frames: Vec::with_capacity(frames.len()),
+        };
         let mut out = Vec::new();
         for f in frames {
             let airtime = self.modem.airtime_us(f.len() + MESHTASTIC_HEADER_LEN);
-            let start = (*busy).max(now * US_PER_MS);
-            let end = start + airtime;
-            *busy = end;
+            let start = burst.end_us;
+            burst.end_us = start + airtime;
+            self.next_tx += 1;
+            let tx = self.next_tx;
+            burst.frames.push((tx, start, burst.end_us));
             traffic.frames += 1;
             traffic.bytes += f.len() as u64;
             traffic.airtime_ms += airtime as f64 / US_PER_MS as f64;
@@ -233,18 +338,51 @@ impl Network {
                     continue;
                 }
                 out.push((
-                    end.div_ceil(US_PER_MS),
+                    burst.end_us.div_ceil(US_PER_MS),
                     Frame {
                         from,
                         to,
                         medium: Some(medium),
                         kind: LinkKind::Lora,
                         bytes: f.clone(),
+                        tx,
                     },
                 ));
             }
         }
+        let on_air = self.air.entry(medium).or_default();
+        for other in on_air.iter() {
+            for &(a, a0, a1) in &other.frames {
+                for &(b, b0, b1) in &burst.frames {
+                    if a0 < b1 && b0 < a1 {
+                        self.collided.insert(a);
+                        self.collided.insert(b);
+                    }
+                }
+            }
+        }
+        on_air.push(burst);
         out
+    }
+
+    /// Drops bursts whose frames were all delivered long ago, with their collision marks.
+    fn forget_old_bursts(&mut self, medium: u64, now_us: u64) {
+        let Some(on_air) = self.air.get_mut(&medium) else {
+            return;
+        };
+        // Frames are delivered at their end rounded up to the ms: a burst that ended
+        // more than a second ago has no frame left in flight.
+        let horizon = now_us.saturating_sub(US_PER_S);
+        let collided = &mut self.collided;
+        on_air.retain(|b| {
+            let keep = b.end_us > horizon;
+            if !keep {
+                for (tx, _, _) in &b.frames {
+                    collided.remove(tx);
+                }
+            }
+            keep
+        });
     }
 
     /// Counts a frame dropped by a split.
@@ -284,5 +422,35 @@ mod tests {
         let lan_last = lan.iter().map(|(at, _)| *at).max().expect("frames");
         assert!(lan_last < last);
         assert_eq!(net.traffic[&LinkKind::Ble].frames, ble.len() as u64);
+    }
+
+    /// Two senders that start within one slot of each other both lose every
+    /// overlapping frame; one that starts later hears the first and waits.
+    #[test]
+    fn bursts_within_a_slot_collide_and_later_ones_are_heard() {
+        let mut scenario = Scenario::parse(DEFAULT_SCENARIO).expect("valid");
+        scenario.lora.loss_per_mille = 0;
+        let mut net = Network::new(&scenario);
+        let medium = 1 << 40;
+        net.add_medium(medium, vec![0, 1, 2]);
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let msg = vec![1u8; 100];
+        assert!(net.medium_free(medium, 1_000, 0));
+        let a = net.send_lora(1_000, 0, medium, &msg, &mut rng);
+        // Node 1 listens at the same instant: too soon to hear node 0's preamble.
+        assert!(net.medium_free(medium, 1_000, 1));
+        assert!(
+            !net.medium_free(medium, 1_000, 0),
+            "a sender knows it is sending"
+        );
+        let b = net.send_lora(1_000, 1, medium, &msg, &mut rng);
+        assert!(a.iter().chain(&b).all(|(_, f)| net.collided(f.tx)));
+        // A slot later node 2 hears the channel busy until the bursts end.
+        let later = 1_000 + slot_us(&net.modem).div_ceil(US_PER_MS);
+        let end = net.busy_until(medium, later, 2).expect("heard");
+        assert!(end >= a.iter().map(|(at, _)| *at).max().expect("frames") - 1);
+        // After both ended, a new burst is clean.
+        let c = net.send_lora(end + 10, 2, medium, &msg, &mut rng);
+        assert!(c.iter().all(|(_, f)| !net.collided(f.tx)));
     }
 }

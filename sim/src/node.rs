@@ -1,6 +1,6 @@
-//! A simulated node: its ledger, a sync engine per link kind it is on (LAN default
-//! config, LoRa config), its seq store, its payees' request book, its reassemblers, its
-//! own batch-verification RNG, and its simulated durable store (DESIGN §6: a record is
+//! A simulated node: its ledger, a sync engine per link kind it is on (each kind with its
+//! own config), its seq store, its payees' request book, its reassemblers, its own
+//! batch-verification RNG, its LoRa radio, and its simulated durable store (DESIGN §6: a record is
 //! acknowledged once the store holds it; a crash loses only what it did not hold yet).
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -12,6 +12,7 @@ use prost::Message;
 
 use meshpay_protocol::Ledger;
 use meshpay_protocol::policy::RequestBook;
+use meshpay_protocol::radio::duty::DutyCycle;
 use meshpay_protocol::radio::fragment::{Reassembler, ReassemblyConfig};
 use meshpay_protocol::sync::{SyncConfig, SyncEngine};
 use meshpay_protocol::wallet::MemorySeqStore;
@@ -52,6 +53,29 @@ pub struct Node {
     /// The digest at which conservation last held, so an unchanged ledger is not
     /// rechecked (the check is O(records) too).
     pub conserved_at: Option<[u8; 32]>,
+    /// The radio: a message waiting for its backoff slot, the channel or the budget.
+    pub radio: Radio,
+}
+
+/// A node's LoRa radio: one message in hand at a time, and its own airtime budget.
+#[derive(Default)]
+pub struct Radio {
+    /// The message waiting to go out.
+    pub pending: Option<Vec<u8>>,
+    /// Bumped whenever a send attempt is scheduled or abandoned: an attempt whose
+    /// number is not the current one is stale (the node crashed or moved since).
+    pub attempt: u64,
+    /// The duty-cycle budget, when the scenario sets one (it survives a crash, as the
+    /// law does).
+    pub duty: Option<DutyCycle>,
+}
+
+impl Radio {
+    /// Forgets the message in hand; an attempt already scheduled becomes stale.
+    pub fn reset(&mut self) {
+        self.pending = None;
+        self.attempt += 1;
+    }
 }
 
 /// The simulated durable store: records written in merge order (so a record's
@@ -143,6 +167,7 @@ impl Node {
             store_model: DurableStore::default(),
             crashed: false,
             epoch: 0,
+            radio: Radio::default(),
         }
     }
 

@@ -285,16 +285,27 @@ impl Report {
                 .map_or("not reached".into(), |t| format!("{t} ms after the heal"))
         );
         for (kind, t) in &self.traffic {
-            let _ = writeln!(
+            let _ = write!(
                 s,
-                "traffic {:<7} {} frames, {} bytes, {} lost, {} cut, airtime {:.1} ms",
+                "traffic {:<7} {} frames, {} bytes, {} lost, {} cut",
                 format!("{kind:?}"),
                 t.frames,
                 t.bytes,
                 t.lost,
                 t.cut,
-                t.airtime_ms
             );
+            if *kind == LinkKind::Lora {
+                let _ = write!(
+                    s,
+                    ", {} collided, airtime {:.1} s; sends put off: {} channel busy, {} duty cycle ({} dropped)",
+                    t.collided,
+                    t.airtime_ms / 1_000.0,
+                    t.deferred_busy,
+                    t.deferred_duty,
+                    t.dropped_duty,
+                );
+            }
+            let _ = writeln!(s);
         }
         if !self.storage.is_empty() {
             let min_max = |f: &dyn Fn(&crate::world::NodeStorage) -> u64| {

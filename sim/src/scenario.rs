@@ -279,6 +279,23 @@ pub struct LoraConfig {
     pub preset: String,
     /// Frame copies lost, per thousand.
     pub loss_per_mille: u64,
+    /// Slots a sender draws its random backoff from before each send.
+    #[serde(default = "default_contention_slots")]
+    pub contention_slots: u64,
+    /// Most airtime each node spends in any hour, per thousand: EU868's 869.4-869.65 MHz
+    /// band allows 100, and meshpay keeps its own traffic to half that. None: no limit
+    /// (as in US915).
+    #[serde(default)]
+    pub duty_cycle_per_mille: Option<u32>,
+}
+
+/// Backoff slots when a scenario names none.
+pub const DEFAULT_CONTENTION_SLOTS: u64 = 16;
+/// Most backoff slots.
+pub const MAX_CONTENTION_SLOTS: u64 = 1_024;
+
+fn default_contention_slots() -> u64 {
+    DEFAULT_CONTENTION_SLOTS
 }
 
 /// A validated scenario.

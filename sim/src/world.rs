@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use meshpay_protocol::issuer::Issuer;
 use meshpay_protocol::ledger::Changes;
+use meshpay_protocol::radio::duty::{DutyCycle, EU868_WINDOW_MS, PPM};
 use meshpay_protocol::record::account_of;
 use meshpay_protocol::sync::Event;
 use meshpay_protocol::wallet::Wallet;
@@ -52,6 +53,8 @@ pub(crate) enum Ev {
     Scheduled(usize),
     /// Attacker number n acts.
     Attack(usize),
+    /// A node's radio tries to send the message in hand: (node, attempt number).
+    Transmit(usize, u64),
 }
 
 /// An honest account: its wallet lives on one node.
@@ -176,7 +179,13 @@ impl World {
         let nodes: Vec<Node> = (0..scenario.node_count())
             .map(|i| {
                 let ledger = Ledger::new(spec.clone()).expect("the simulator's spec is valid");
-                Node::new(i, network.group_of(i), ledger, seeds::verify_rng(seed, i))
+                let mut node =
+                    Node::new(i, network.group_of(i), ledger, seeds::verify_rng(seed, i));
+                node.radio.duty = scenario.lora.duty_cycle_per_mille.map(|d| {
+                    DutyCycle::new(EU868_WINDOW_MS, d * (PPM / 1_000))
+                        .expect("validated: 1..=1000 per mille")
+                });
+                node
             })
             .collect();
         let mut first = 0;
@@ -335,6 +344,7 @@ impl World {
                     self.clock.schedule(now + self.scenario.tick_ms, Ev::Tick);
                 }
                 Ev::Deliver(frame) => self.deliver(now, frame),
+                Ev::Transmit(i, attempt) => self.transmit(now, i, attempt),
                 Ev::Payment => {
                     self.payment(now);
                     self.schedule_payment(now);
@@ -426,6 +436,7 @@ impl World {
         let seed = self.seed;
         self.nodes[i].engines.clear();
         self.nodes[i].medium = None;
+        self.nodes[i].radio.reset();
         let link = self.scenario.groups[g].link;
         let mut peers: Vec<(LinkKind, usize)> = Vec::new();
         if link.is_unicast() {
@@ -482,6 +493,7 @@ impl World {
         node.set_ledger(empty);
         node.engines.clear();
         node.reassembly.clear();
+        node.radio.reset();
         node.book = Default::default();
         // Its unicast peers see the connection drop.
         for n in &mut self.nodes {
@@ -667,20 +679,18 @@ impl World {
                     }
                 }
                 LinkKind::Lora => {
-                    // The radio sends one message at a time: ask only when the channel
-                    // is free, so airtime paces the engine.
+                    // The radio holds one message at a time: take the next only when
+                    // the hand is empty and the channel sounds free, then wait a random
+                    // backoff before listening again and sending.
                     let medium = node.medium.expect("a LoRa engine has a medium");
-                    if self.network.medium_free(medium, now) {
+                    if node.radio.pending.is_none() && self.network.medium_free(medium, now, i) {
                         if let Some(msg) =
                             engine.poll_transmit(now, medium, usize::MAX, &node.ledger)
                         {
-                            sends.extend(self.network.send_lora(
-                                now,
-                                i,
-                                medium,
-                                &msg,
-                                &mut self.rng,
-                            ));
+                            node.radio.pending = Some(msg);
+                            node.radio.attempt += 1;
+                            let at = now + self.network.backoff_ms(&mut self.rng);
+                            self.clock.schedule(at, Ev::Transmit(i, node.radio.attempt));
                         }
                     }
                 }
@@ -697,9 +707,61 @@ impl World {
         }
     }
 
+    /// Node `i`'s radio tries to send the message in hand: it listens first (a burst
+    /// heard puts it off until the burst ends, plus a fresh backoff), then checks its
+    /// duty-cycle budget (put off until the budget allows; dropped if the message
+    /// exceeds the whole budget), then sends.
+    fn transmit(&mut self, now: u64, i: usize, attempt: u64) {
+        let node = &self.nodes[i];
+        if node.crashed || node.radio.attempt != attempt {
+            return;
+        }
+        let (Some(medium), Some(msg)) = (node.medium, node.radio.pending.as_ref()) else {
+            return;
+        };
+        if let Some(end) = self.network.busy_until(medium, now, i) {
+            self.network.count_deferred(false);
+            let at = end + self.network.backoff_ms(&mut self.rng);
+            self.clock.schedule(at, Ev::Transmit(i, attempt));
+            return;
+        }
+        let airtime = self.network.lora_airtime_us(msg);
+        if let Some(duty) = &self.nodes[i].radio.duty {
+            if !duty.allows(now, airtime) {
+                match duty.next_allowed_ms(now, airtime) {
+                    Some(t) => {
+                        self.network.count_deferred(true);
+                        let at = t.max(now + 1) + self.network.backoff_ms(&mut self.rng);
+                        self.clock.schedule(at, Ev::Transmit(i, attempt));
+                    }
+                    None => {
+                        self.network.count_dropped_duty();
+                        self.nodes[i].radio.reset();
+                    }
+                }
+                return;
+            }
+        }
+        let node = &mut self.nodes[i];
+        let msg = node.radio.pending.take().expect("checked above");
+        if let Some(duty) = node.radio.duty.as_mut() {
+            duty.record(now, airtime);
+        }
+        let sends = self.network.send_lora(now, i, medium, &msg, &mut self.rng);
+        for (at, frame) in sends {
+            self.clock.schedule(at, Ev::Deliver(frame));
+        }
+        // The hand is empty again: the engine may have more to say.
+        self.pump(now, i);
+    }
+
     fn deliver(&mut self, now: u64, frame: Frame) {
         if !self.network.reachable(frame.from, frame.to) {
             self.network.count_cut(frame.kind);
+            return;
+        }
+        if self.network.collided(frame.tx) {
+            self.network.count_collided();
             return;
         }
         let to = frame.to;

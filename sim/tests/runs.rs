@@ -57,7 +57,10 @@ fn lora_group_converges_and_counts_airtime() {
     let text = DEFAULT_SCENARIO
         .replacen("link = \"lan\"", "link = \"lora\"", 1)
         .replace("nodes = 5", "nodes = 3")
-        .replace("loss_per_mille = 50", "loss_per_mille = 0");
+        .replace("loss_per_mille = 50", "loss_per_mille = 0")
+        // A push lost to a collision waits for LoRa's 15-minute reconciliation.
+        .replace("duration_s = 600", "duration_s = 1500")
+        .replace("settle_s = 120", "settle_s = 1000");
     let r = run(Scenario::parse(&text).expect("valid"), 3);
     let lora = r
         .traffic
@@ -65,4 +68,24 @@ fn lora_group_converges_and_counts_airtime() {
         .expect("LoRa traffic");
     assert!(lora.airtime_ms > 0.0 && lora.frames > 0);
     passes(&r);
+}
+
+/// A tight duty cycle holds each radio to its budget: sends are put off, and the
+/// airtime spent stays within every node's share of each hour.
+#[test]
+fn the_duty_cycle_budget_holds_radios_back() {
+    let text = DEFAULT_SCENARIO
+        .replacen("link = \"lan\"", "link = \"lora\"", 1)
+        .replace("nodes = 5", "nodes = 3")
+        .replace(
+            "loss_per_mille = 50",
+            "loss_per_mille = 0\nduty_cycle_per_mille = 5",
+        );
+    let scenario = Scenario::parse(&text).expect("valid");
+    let hours = scenario.duration_s.div_ceil(3_600) as f64;
+    let r = run(scenario, 5);
+    let lora = &r.traffic[&meshpay_sim::scenario::LinkKind::Lora];
+    assert!(lora.deferred_duty > 0, "{lora:?}");
+    // Three radios, 0.5 % of an hour each (18 s), over each hour the run touches.
+    assert!(lora.airtime_ms <= 3.0 * 18_000.0 * hours, "{lora:?}");
 }
