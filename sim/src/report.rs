@@ -62,6 +62,10 @@ pub struct Report {
     pub double_spend_accepted: Vec<u64>,
     /// The double spender's refusals, by rule.
     pub double_spend_refused: BTreeMap<String, u64>,
+    /// Checkpoints the issuer signed (settlements).
+    pub settlements: u64,
+    /// Revocations the issuer signed.
+    pub revocations: u64,
     /// Exposure: accepted beyond balance.
     pub exposure: u64,
     /// The bound on exposure: cumulative limit × groups.
@@ -218,6 +222,8 @@ impl Report {
             payments_not_built: world.tally.not_built.clone(),
             double_spend_accepted: world.tally.double_spend_accepted.clone(),
             double_spend_refused: world.tally.double_spend_refused.clone(),
+            settlements: world.tally.settlements,
+            revocations: world.tally.revocations,
             exposure,
             exposure_bound: bound,
             forks,
@@ -264,6 +270,13 @@ impl Report {
             self.exposure,
             self.exposure_bound
         );
+        if self.settlements + self.revocations > 0 {
+            let _ = writeln!(
+                s,
+                "issuer          {} settlement(s), {} revocation(s)",
+                self.settlements, self.revocations
+            );
+        }
         for f in &self.forks {
             let times: Vec<String> = f
                 .learned_after_heal_ms

@@ -203,6 +203,19 @@ pub struct Workload {
     pub max_amount: u64,
 }
 
+/// What the issuer does beyond the first mints. Its key lives on node 0.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    /// Settles every account whose chain moved since its last checkpoint, this often:
+    /// a checkpoint fixes the branch below it and resets the offline limits.
+    #[serde(default)]
+    pub settle_every_s: Option<u64>,
+    /// Revokes an account as soon as node 0 learns that it forked.
+    #[serde(default)]
+    pub revoke_forked: bool,
+}
+
 /// The double spender: one account held on a node of each of the first two groups.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -319,6 +332,9 @@ pub struct Scenario {
     pub workload: Workload,
     /// The double spender, if any.
     pub double_spend: Option<DoubleSpend>,
+    /// Settlement and revocation by the issuer.
+    #[serde(default)]
+    pub issuer: IssuerConfig,
     /// Offline limits of the network.
     pub limits: LimitsConfig,
     /// LAN model.

@@ -31,6 +31,8 @@ const CHECK_EVERY_MS: u64 = 1_000;
 pub(crate) const MEDIUM_BASE: u64 = 1 << 32;
 /// Key index of the issuer; accounts follow.
 const ISSUER_KEY: u64 = 0;
+/// The node holding the issuer's key (it mints, settles and revokes there).
+const ISSUER_NODE: usize = 0;
 /// Milliseconds per minute, for the payment rate.
 const MS_PER_MINUTE: u64 = 60_000;
 /// Up to this many groups the gateways form a full mesh (every shipped scenario has at
@@ -55,6 +57,8 @@ pub(crate) enum Ev {
     Attack(usize),
     /// A node's radio tries to send the message in hand: (node, attempt number).
     Transmit(usize, u64),
+    /// The issuer settles the accounts whose chains moved.
+    Settle,
 }
 
 /// An honest account: its wallet lives on one node.
@@ -97,6 +101,10 @@ pub struct Tally {
     pub restarts: u64,
     /// Moves of mobile relays between groups.
     pub moves: u64,
+    /// Checkpoints the issuer signed.
+    pub settlements: u64,
+    /// Revocations the issuer signed.
+    pub revocations: u64,
     /// Records merged but not yet durable when their node crashed: never acknowledged,
     /// so losing them is within the contract (sync brings them back).
     pub unwritten_lost: u64,
@@ -159,6 +167,10 @@ pub struct World {
     pub attackers: Vec<Attacker>,
     /// The network's genesis spec.
     pub(crate) spec: ChainSpec,
+    /// The issuer, whose key lives on node 0, and where it persists its next seq.
+    issuer: (Issuer, meshpay_protocol::wallet::MemorySeqStore),
+    /// Accounts the issuer revoked.
+    revoked: BTreeSet<AccountId>,
     pub(crate) clock: Clock<Ev>,
     rng: ChaCha8Rng,
     /// Test-only: a ledger rule every node's ledger breaks, so the checks must fail.
@@ -209,6 +221,11 @@ impl World {
             events_processed: 0,
             attackers: Vec::new(),
             spec: spec.clone(),
+            issuer: (
+                Issuer::new(issuer_key.clone(), &spec, 1, None),
+                Default::default(),
+            ),
+            revoked: BTreeSet::new(),
             clock: Clock::default(),
             #[cfg(test)]
             fault: None,
@@ -217,13 +234,14 @@ impl World {
         for i in 0..world.nodes.len() {
             world.connect(i, 0);
         }
-        world.open_accounts(&spec, issuer_key);
+        world.open_accounts();
         world.schedule_start();
         world
     }
 
     /// Creates the wallets and mints their balances on node 0 (sync spreads them).
-    fn open_accounts(&mut self, spec: &ChainSpec, issuer_key: ed25519_dalek::SigningKey) {
+    fn open_accounts(&mut self) {
+        let spec = &self.spec.clone();
         let w = self.scenario.workload.clone();
         let mut key_index = ISSUER_KEY + 1;
         for node in 0..self.nodes.len() {
@@ -261,17 +279,16 @@ impl World {
             self.double_spender = Some((id, sides));
             mints.push((id, d.balance));
         }
-        let mut issuer = Issuer::new(issuer_key, spec, 1, None);
-        let mut store = meshpay_protocol::wallet::MemorySeqStore::default();
+        let (issuer, store) = &mut self.issuer;
         let records: Vec<wire::SignedRecord> = mints
             .into_iter()
             .map(|(to, amount)| {
                 issuer
-                    .mint(&mut store, to, amount, "", 0)
+                    .mint(store, to, amount, "", 0)
                     .expect("minting within bounds")
             })
             .collect();
-        self.apply(0, records, None);
+        self.apply(ISSUER_NODE, records, None);
     }
 
     /// The nodes in `group` now.
@@ -291,6 +308,9 @@ impl World {
         }
         if let Some(d) = &self.scenario.double_spend {
             self.clock.schedule(d.at_s * 1_000, Ev::DoubleSpend);
+        }
+        if let Some(every) = self.scenario.issuer.settle_every_s {
+            self.clock.schedule(every * 1_000, Ev::Settle);
         }
         let start = self.scenario.workload.start_s * 1_000;
         self.schedule_payment(start);
@@ -345,6 +365,15 @@ impl World {
                 }
                 Ev::Deliver(frame) => self.deliver(now, frame),
                 Ev::Transmit(i, attempt) => self.transmit(now, i, attempt),
+                Ev::Settle => {
+                    self.settle(now);
+                    if let Some(every) = self.scenario.issuer.settle_every_s {
+                        let next = now + every * 1_000;
+                        if next < self.workload_end_ms() {
+                            self.clock.schedule(next, Ev::Settle);
+                        }
+                    }
+                }
                 Ev::Payment => {
                     self.payment(now);
                     self.schedule_payment(now);
@@ -855,7 +884,62 @@ impl World {
                 .entry(i)
                 .or_insert(now);
         }
+        if i == ISSUER_NODE && self.scenario.issuer.revoke_forked {
+            for &(account, seq) in &changes.conflicts {
+                self.revoke(now, account, seq);
+            }
+        }
         changes
+    }
+
+    /// The issuer settles, on its node, every honest account whose canonical chain
+    /// moved past its governing checkpoint.
+    fn settle(&mut self, now: u64) {
+        if self.nodes[ISSUER_NODE].crashed {
+            return;
+        }
+        let ledger = &self.nodes[ISSUER_NODE].ledger;
+        let (issuer, store) = &mut self.issuer;
+        let mut records = Vec::new();
+        for a in &self.accounts {
+            let Some(view) = ledger.account(&a.id) else {
+                continue;
+            };
+            let settled_to = view
+                .governing
+                .and_then(|g| ledger.get(&g))
+                .and_then(|r| r.body().checkpoint().map(|c| c.at_seq))
+                .unwrap_or(0);
+            let head = ledger
+                .records_of(&a.id)
+                .iter()
+                .rfind(|(_, _, s)| s.is_canonical())
+                .map(|(seq, _, _)| *seq);
+            if view.frozen || self.revoked.contains(&a.id) || head <= Some(settled_to) {
+                continue;
+            }
+            if let Ok(Some(r)) = issuer.settle(ledger, store, a.id, now) {
+                records.push(r);
+            }
+        }
+        self.tally.settlements += records.len() as u64;
+        if !records.is_empty() {
+            self.apply(ISSUER_NODE, records, None);
+        }
+    }
+
+    /// The issuer cuts off an account that forked at `seq`: everything from that seq on
+    /// is void, whatever arrives later.
+    fn revoke(&mut self, now: u64, account: AccountId, seq: u64) {
+        if self.spec.is_issuer(&account) || !self.revoked.insert(account) {
+            return;
+        }
+        let (issuer, store) = &mut self.issuer;
+        let Ok(r) = issuer.revoke(store, account, seq.saturating_sub(1), "forked", now) else {
+            return;
+        };
+        self.tally.revocations += 1;
+        self.apply(ISSUER_NODE, vec![r], None);
     }
 
     fn reachable_accounts(&self, payer: usize, exclude: AccountId) -> Vec<usize> {
