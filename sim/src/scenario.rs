@@ -189,8 +189,13 @@ impl Default for StoreConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Workload {
-    /// Accounts (wallets) hosted on each node.
+    /// Accounts (wallets) hosted on each node that hosts any.
     pub accounts_per_node: usize,
+    /// Only every n-th node hosts accounts (1: every node); the others relay. Large
+    /// networks use it: every record reaches every node, so the records a run makes,
+    /// and the signatures each node checks, grow with the accounts.
+    #[serde(default = "one")]
+    pub account_node_every: usize,
     /// What the issuer mints to each account at the start.
     pub starting_balance: u64,
     /// Payment attempts per minute over the whole network.
@@ -306,6 +311,10 @@ pub struct LoraConfig {
 pub const DEFAULT_CONTENTION_SLOTS: u64 = 16;
 /// Most backoff slots.
 pub const MAX_CONTENTION_SLOTS: u64 = 1_024;
+
+fn one() -> usize {
+    1
+}
 
 fn default_contention_slots() -> u64 {
     DEFAULT_CONTENTION_SLOTS

@@ -244,7 +244,7 @@ impl World {
         let spec = &self.spec.clone();
         let w = self.scenario.workload.clone();
         let mut key_index = ISSUER_KEY + 1;
-        for node in 0..self.nodes.len() {
+        for node in (0..self.nodes.len()).step_by(w.account_node_every) {
             for _ in 0..w.accounts_per_node {
                 let key = seeds::account_key(self.seed, key_index);
                 key_index += 1;
@@ -429,15 +429,20 @@ impl World {
                 }
                 None => self.network.split = true,
             },
-            Action::Heal => match e.group {
-                Some(g) => {
-                    self.network.cut.remove(&g);
-                }
-                None => {
-                    self.network.split = false;
-                    self.network.cut.clear();
-                }
-            },
+            Action::Heal => {
+                let healed: Vec<usize> = match e.group {
+                    Some(g) => {
+                        self.network.cut.remove(&g);
+                        vec![g]
+                    }
+                    None => {
+                        self.network.split = false;
+                        self.network.cut.clear();
+                        (0..self.gateways.len()).collect()
+                    }
+                };
+                self.reconnect_backbone(now, &healed);
+            }
             Action::Crash => {
                 for i in self.scenario.event_nodes(&e) {
                     self.crash(i);
@@ -504,6 +509,29 @@ impl World {
             if let Some(e) = self.nodes[b].engines.get_mut(&kind) {
                 e.remove_peer(i as u64);
                 e.add_peer(now, i as u64);
+            }
+        }
+    }
+
+    /// The backbone links of the healed groups' gateways come back: both ends see the
+    /// connection return and reconcile at once, as after any reconnection.
+    fn reconnect_backbone(&mut self, now: u64, groups: &[usize]) {
+        let mut links = BTreeSet::new();
+        for &g in groups {
+            for &h in &self.backbone[g] {
+                links.insert((g.min(h), g.max(h)));
+            }
+        }
+        for (g, h) in links {
+            let (a, b) = (self.gateways[g], self.gateways[h]);
+            if self.nodes[a].crashed || self.nodes[b].crashed {
+                continue;
+            }
+            for (x, y) in [(a, b), (b, a)] {
+                if let Some(e) = self.nodes[x].engines.get_mut(&LinkKind::Lan) {
+                    e.remove_peer(y as u64);
+                    e.add_peer(now, y as u64);
+                }
             }
         }
     }

@@ -122,6 +122,9 @@ fn table(out: &Out) -> String {
             r.merges,
             if r.invariants_ok { "yes" } else { "NO" }
         ));
+        for f in &r.failed {
+            s.push_str(&format!("  {} failed: {f}\n", r.scenario));
+        }
     }
     if let Some(mean) = mean(out.default_scenario.iter().map(|r| r.events_per_s)) {
         s.push_str(&format!(
