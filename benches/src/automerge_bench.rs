@@ -488,3 +488,59 @@ pub fn summary(f: &AutomergeFigures) -> String {
         mrt = s.meshpay_round_trips,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use indicatif::ProgressBar;
+
+    use super::*;
+    use crate::sync_report::pool;
+
+    #[test]
+    fn figures_are_consistent_with_the_records() {
+        let p = pool::build(260, 12, 5, &ProgressBar::hidden()).expect("pool");
+        let signed: Vec<_> = p.records.iter().map(Record::to_signed).collect();
+        let o = Options {
+            records_per_change: 1,
+            shared: 200,
+            differ: 30,
+            seed: 2,
+        };
+        let f = measure(&signed, &p.spec, &o).expect("measures");
+        let m = &f.merge;
+        assert_eq!((m.records, m.changes), (260, 260));
+        assert!(m.change_bytes > signed.iter().map(|s| s.body.len()).sum());
+        assert!(m.collect_s > 0.0 && m.check_s > 0.0 && m.apply_s > 0.0);
+        assert!((0.0..1.0).contains(&m.check_share));
+        assert!(m.records_per_s > 0.0 && m.ratio_to_native > 0.0);
+
+        let s = &f.sync;
+        let payload: u64 = p.records[200..260]
+            .iter()
+            .map(|r| r.encoded_len() as u64)
+            .sum();
+        assert_eq!(s.payload_bytes, payload);
+        // The differing records travel in full either way.
+        for bytes in [s.fresh.bytes, s.known.bytes, s.meshpay_bytes] {
+            assert!(bytes > payload, "{bytes} <= {payload}");
+        }
+        assert!(s.fresh.round_trips >= 1 && s.meshpay_round_trips >= 1);
+    }
+
+    #[test]
+    fn too_few_records_are_refused() {
+        let p = pool::build(10, 12, 5, &ProgressBar::hidden()).expect("pool");
+        let signed: Vec<_> = p.records.iter().map(Record::to_signed).collect();
+        let e = measure(&signed, &p.spec, &Options::default()).expect_err("10 records");
+        assert!(
+            matches!(
+                e,
+                MeasureError::TooFewRecords {
+                    have: 10,
+                    need: 10_200
+                }
+            ),
+            "{e}"
+        );
+    }
+}

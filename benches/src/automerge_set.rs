@@ -49,8 +49,11 @@ pub struct AutomergeSet {
     /// Each peer actor's last change in the document.
     tips: HashMap<ActorId, ActorTip>,
     limits: MergeLimits,
-    /// Records put in the open transaction, in order.
-    uncommitted: Vec<RecordId>,
+    /// During [`merge_peer`]: the records the peer's changes carry, which the ledger's
+    /// inserts index without putting (the peer's changes will bring them) ...
+    awaited: HashSet<RecordId>,
+    /// ... and those of them the ledger inserted so far.
+    deferred: Vec<RecordId>,
 }
 
 /// A peer's changes that passed every check, with the records they would add.
@@ -118,7 +121,8 @@ impl AutomergeSet {
             index: BTreeMap::new(),
             tips: HashMap::new(),
             limits: MergeLimits::default(),
-            uncommitted: Vec::new(),
+            awaited: HashSet::new(),
+            deferred: Vec::new(),
         }
     }
 
@@ -149,7 +153,8 @@ impl AutomergeSet {
             index,
             tips,
             limits: MergeLimits::default(),
-            uncommitted: Vec::new(),
+            awaited: HashSet::new(),
+            deferred: Vec::new(),
         })
     }
 
@@ -167,14 +172,14 @@ impl AutomergeSet {
             index: self.index.clone(),
             tips: self.tips.clone(),
             limits: self.limits,
-            uncommitted: Vec::new(),
+            awaited: HashSet::new(),
+            deferred: Vec::new(),
         }
     }
 
     /// Closes the open transaction: the records inserted since become one change.
     pub fn commit(&mut self) {
         self.doc.commit();
-        self.uncommitted.clear();
     }
 
     /// The document's heads.
@@ -245,33 +250,34 @@ impl AutomergeSet {
         Ok(added)
     }
 
-    /// After a ledger over this set merged `staged`'s records: if it admitted all of
-    /// them, replaces the puts it made for them with the peer's own changes (so the two
-    /// documents share history); otherwise keeps its puts. Returns whether it adopted.
-    pub fn adopt(&mut self, staged: Staged) -> Result<bool, MergeError> {
-        if !staged
+    /// Ends a merge into a ledger over this set: if the ledger admitted every record of
+    /// `staged`, applies the peer's own changes (so the two documents share history);
+    /// otherwise puts the records it admitted as this document's own. Returns whether it
+    /// applied the peer's changes.
+    fn settle_awaited(&mut self, staged: Staged) -> Result<bool, MergeError> {
+        self.awaited.clear();
+        let deferred = std::mem::take(&mut self.deferred);
+        let mut outcome = Ok(false);
+        if staged
             .records
             .iter()
             .all(|p| self.index.contains_key(&p.id))
         {
-            self.commit();
-            return Ok(false);
+            // Puts made since the check (records the merge woke beside the peer's) hold
+            // other keys and no peer actor's history: the checks still hold.
+            outcome = self.apply(staged.changes, staged.tips).map(|()| true);
+            if let Ok(true) = outcome {
+                return outcome;
+            }
         }
-        let fresh = std::mem::take(&mut self.uncommitted);
-        self.doc.rollback();
-        if self.doc.get_heads() != staged.heads {
-            self.put_again(&fresh);
-            return Err(MergeError::Stale);
+        // Whatever the ledger took in must be in the document.
+        for id in deferred {
+            if let Some(r) = self.index.get(&id).cloned() {
+                self.put(&r);
+            }
         }
-        let theirs: HashSet<RecordId> = staged.records.iter().map(|p| p.id).collect();
-        self.apply(staged.changes, staged.tips)?;
-        // Records the ledger took in beside the peer's (orphans the merge woke) stay ours.
-        let ours: Vec<RecordId> = fresh
-            .into_iter()
-            .filter(|id| !theirs.contains(id))
-            .collect();
-        self.put_again(&ours);
-        Ok(true)
+        self.commit();
+        outcome
     }
 
     fn apply(
@@ -284,20 +290,11 @@ impl AutomergeSet {
         Ok(())
     }
 
-    fn put_again(&mut self, ids: &[RecordId]) {
-        for id in ids {
-            if let Some(r) = self.index.get(id).cloned() {
-                self.put(&r);
-            }
-        }
-    }
-
     fn put(&mut self, record: &Record) {
         let bytes = record.to_signed().encode_to_vec();
         self.doc
             .put(ROOT, record.id().to_hex(), ScalarValue::Bytes(bytes))
             .expect("the root map takes any key");
-        self.uncommitted.push(record.id());
     }
 }
 
@@ -307,7 +304,11 @@ impl RecordSet for AutomergeSet {
         if self.index.contains_key(&id) {
             return false;
         }
-        self.put(&record);
+        if self.awaited.contains(&id) {
+            self.deferred.push(id);
+        } else {
+            self.put(&record);
+        }
         self.index.insert(id, record);
         true
     }
@@ -338,8 +339,10 @@ pub fn merge_peer<R: CryptoRng>(
     peer: &mut AutomergeSet,
     rng: &mut R,
 ) -> Result<PeerMerge, MergeError> {
-    let staged = ledger.set_mut().check_peer(peer)?;
+    let set = ledger.set_mut();
+    let staged = set.check_peer(peer)?;
+    set.awaited = staged.records.iter().map(|p| p.id).collect();
     let changes = ledger.merge(staged.signed_records(), rng);
-    let adopted = ledger.set_mut().adopt(staged)?;
+    let adopted = ledger.set_mut().settle_awaited(staged)?;
     Ok(PeerMerge { changes, adopted })
 }

@@ -182,7 +182,8 @@ fn hostile(victim: &mut AutomergeSet, edit: impl FnOnce(&mut AutoCommit)) -> Aut
         index: Default::default(),
         tips: Default::default(),
         limits: MergeLimits::default(),
-        uncommitted: Vec::new(),
+        awaited: Default::default(),
+        deferred: Vec::new(),
     }
 }
 
