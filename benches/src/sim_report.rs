@@ -87,7 +87,7 @@ pub fn large(nodes: usize, duration_s: u64) -> Scenario {
             link: LinkKind::Lan,
         })
         .collect();
-    if nodes % GROUP_SIZE != 0 {
+    if !nodes.is_multiple_of(GROUP_SIZE) {
         groups.push(Group {
             nodes: nodes % GROUP_SIZE,
             link: LinkKind::Lan,

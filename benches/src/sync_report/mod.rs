@@ -13,13 +13,16 @@ pub mod pool;
 pub mod rng;
 mod table;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use meshpay_protocol::chain::ChainSpec;
+use meshpay_protocol::id::RecordId;
 use meshpay_protocol::ledger::RecordSet;
 use meshpay_protocol::radio::ModemPreset;
+use meshpay_protocol::record::Record;
 use meshpay_protocol::sync::{Outcome, SyncConfig};
 use serde::Serialize;
 
@@ -284,6 +287,34 @@ fn measure(
         kinds: ex.kinds,
         log: ex.log,
     })
+}
+
+/// meshpay's reconciliation between a node holding `a` and one holding `b` (records of
+/// `spec` the caller signed or verified), A initiating: what it cost, once both ledgers
+/// were checked to end holding the union.
+pub fn reconcile_records(
+    spec: &ChainSpec,
+    a: &[Record],
+    b: &[Record],
+    config: &SyncConfig,
+    seed: u64,
+) -> Result<link::Exchange> {
+    let mut la = pool::ledger(spec, a.iter())?;
+    let mut lb = pool::ledger(spec, b.iter())?;
+    let union: BTreeSet<RecordId> = a.iter().chain(b).map(Record::id).collect();
+    let ex = link::reconcile(&mut la, &mut lb, config, seed, false)?;
+    if la.len() != union.len() || lb.len() != union.len() {
+        bail!(
+            "after reconciliation A holds {} and B {} of {} records",
+            la.len(),
+            lb.len(),
+            union.len()
+        );
+    }
+    if la.state_digest() != lb.state_digest() {
+        bail!("the ledgers differ after reconciliation");
+    }
+    Ok(ex)
 }
 
 fn mode(d: usize, split: bool) -> &'static str {

@@ -20,7 +20,9 @@ const ACCOUNTS: u64 = 5;
 
 /// Every record a history produced, valid or not, in the order it was produced.
 pub struct History {
+    /// The network the records were signed for.
     pub spec: ChainSpec,
+    /// The records, valid or not.
     pub records: Vec<wire::SignedRecord>,
 }
 

@@ -16,8 +16,10 @@ mod settle;
 mod status;
 mod view;
 
-#[cfg(test)]
-pub(crate) mod history;
+#[cfg(any(test, feature = "laws"))]
+pub mod history;
+#[cfg(any(test, feature = "laws"))]
+pub mod laws;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -187,6 +189,13 @@ impl<S: RecordSet> Ledger<S> {
     /// The record set.
     pub fn set(&self) -> &S {
         &self.set
+    }
+
+    /// The record set, for work that leaves its records as they are (a document's
+    /// history, its sync state). Records enter only through the ledger's merges: one
+    /// inserted here would be in the set but not in the derived state.
+    pub fn set_mut(&mut self) -> &mut S {
+        &mut self.set
     }
 
     /// How many records the set holds.
