@@ -2,7 +2,9 @@
 //! announces its root now and then; neighbours whose sets differ listen to ONE stream of
 //! coded symbols from it, each decoding its own difference. Requests wait a random
 //! backoff and are dropped when another neighbour asked first, so one question is asked
-//! once and its answer serves everyone.
+//! once and its answer serves everyone. Answers to a broadcast `Want` wait a random
+//! backoff too, and leave out what was heard on the medium meanwhile: every neighbour
+//! holding the records hears the `Want`, and one of them answering is enough.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -22,6 +24,15 @@ const MAX_LISTENERS: usize = 4;
 const MAX_OUTBOX: usize = 32;
 /// Announcers and records remembered for rate limits and repeats.
 const MAX_REMEMBERED_IDS: usize = 4_096;
+
+/// An answer to a broadcast `Want`, waiting for its backoff.
+struct WantAnswer {
+    /// When it may go out.
+    release: u64,
+    /// When the `Want` was heard: records heard on the medium after it are left out.
+    asked: u64,
+    ids: Vec<RecordId>,
+}
 
 /// One neighbour's stream this node listens to.
 struct Listener {
@@ -45,6 +56,10 @@ pub(super) struct Medium {
     answered: HashMap<[u8; 8], u64>,
     /// record -> when this node last broadcast it on request.
     sent: HashMap<RecordId, u64>,
+    /// record -> when it was last heard on the medium from a neighbour.
+    heard: HashMap<RecordId, u64>,
+    /// Answers to broadcast `Want`s, waiting for their backoff.
+    wanted: VecDeque<WantAnswer>,
     pub(super) outbox: VecDeque<wire::SyncMessage>,
     pub(super) push: PushQueue,
     pub(super) known: Known,
@@ -135,9 +150,18 @@ impl SyncEngine {
                     let records =
                         message::unpack_records(&r.records, config.max_records_per_message)
                             .expect("checked on decode");
+                    let room = make_room(
+                        &mut m.heard,
+                        now,
+                        config.broadcast_repeat_ms,
+                        MAX_REMEMBERED_IDS,
+                    );
                     for rec in &records {
-                        m.known
-                            .insert(RecordId::of_body(&rec.body), config.max_known_per_peer);
+                        let id = RecordId::of_body(&rec.body);
+                        m.known.insert(id, config.max_known_per_peer);
+                        if room {
+                            m.heard.insert(id, now);
+                        }
                     }
                     m.stats.records_in += records.len() as u64;
                     if !records.is_empty() {
@@ -265,8 +289,8 @@ impl SyncEngine {
         }
     }
 
-    /// Someone asked for records by id: broadcast those not broadcast just now, in one
-    /// message.
+    /// Someone asked for records by id: queue an answer with those this node holds, to
+    /// go out after a random backoff (see [`Self::want_answer`]).
     fn answer_want<S: RecordSet>(
         &mut self,
         now: u64,
@@ -274,40 +298,63 @@ impl SyncEngine {
         w: &wire::Want,
         ledger: &Ledger<S>,
     ) {
+        let wait = self.seed.below(self.config.broadcast_backoff_ms + 1);
         let config = self.config.clone();
         let m = self.media.get_mut(&medium).expect("present");
-        if m.outbox.len() >= MAX_OUTBOX
-            || !make_room(
-                &mut m.sent,
-                now,
-                config.broadcast_repeat_ms,
-                MAX_REMEMBERED_IDS,
-            )
-        {
+        if m.wanted.len() >= MAX_OUTBOX {
             return;
         }
         let ids: Vec<RecordId> = message::unpack(&w.ids, 32)
             .take(config.max_records_per_message)
             .map(|b| RecordId(b.try_into().expect("32 bytes")))
-            .filter(|id| {
-                m.sent
-                    .get(id)
-                    .is_none_or(|t| now >= t + config.broadcast_repeat_ms)
-            })
+            .filter(|id| ledger.contains(id))
             .collect();
-        let records: Vec<wire::SignedRecord> = ledger
-            .in_dependency_order(&ids)
-            .iter()
-            .map(|r| r.to_signed())
-            .collect();
-        if records.is_empty() {
+        if ids.is_empty() {
             return;
         }
-        for r in &records {
-            m.sent.insert(RecordId::of_body(&r.body), now);
+        m.wanted.push_back(WantAnswer {
+            release: now + wait,
+            asked: now,
+            ids,
+        });
+    }
+
+    /// The first answer to a `Want` whose backoff has passed, without the records heard
+    /// on the medium since the `Want` (a neighbour answered first) or broadcast by this
+    /// node just now; answers left empty are dropped.
+    fn want_answer<S: RecordSet>(
+        &mut self,
+        now: u64,
+        medium: PeerId,
+        ledger: &Ledger<S>,
+    ) -> Option<wire::SyncMessage> {
+        let repeat = self.config.broadcast_repeat_ms;
+        let m = self.media.get_mut(&medium)?;
+        while let Some(k) = m.wanted.iter().position(|a| a.release <= now) {
+            let a = m.wanted.remove(k).expect("present");
+            if !make_room(&mut m.sent, now, repeat, MAX_REMEMBERED_IDS) {
+                return None;
+            }
+            let ids: Vec<RecordId> = a
+                .ids
+                .into_iter()
+                .filter(|id| m.heard.get(id).is_none_or(|t| *t < a.asked))
+                .filter(|id| m.sent.get(id).is_none_or(|t| now >= t + repeat))
+                .collect();
+            let records: Vec<wire::SignedRecord> = ledger
+                .in_dependency_order(&ids)
+                .iter()
+                .map(|r| r.to_signed())
+                .collect();
+            if records.is_empty() {
+                continue;
+            }
+            for r in &records {
+                m.sent.insert(RecordId::of_body(&r.body), now);
+            }
+            return Some(message::message(0, 0, message::records(&records, false)));
         }
-        m.outbox
-            .push_back(message::message(0, 0, message::records(&records, false)));
+        None
     }
 
     pub(super) fn close_listeners(&mut self, medium: PeerId, events: &mut Vec<Event>) {
@@ -336,8 +383,9 @@ impl SyncEngine {
     }
 
     /// The next frame for a medium: pushes of proofs and payments, answers to requests,
-    /// listeners' requests once their backoff passed (unless someone asked first), their
-    /// records for the streamer, then backfill.
+    /// answers to `Want`s once their backoff passed, listeners' requests once theirs
+    /// passed (unless someone asked first), their records for the streamer, then
+    /// backfill.
     pub(super) fn poll_medium<S: RecordSet>(
         &mut self,
         now: u64,
@@ -350,6 +398,10 @@ impl SyncEngine {
         if let Some(a) = m.outbox.pop_front() {
             return Some(a);
         }
+        if let Some(a) = self.want_answer(now, medium, ledger) {
+            return Some(a);
+        }
+        let m = self.media.get_mut(&medium)?;
         let keys: Vec<(PeerId, u32)> = m.listeners.keys().copied().collect();
         for key in keys {
             let s = key.1;
@@ -428,7 +480,10 @@ impl SyncEngine {
                         .map(|(at, _)| at)
                         .or_else(|| l.init.poll_timeout(&self.config))
                 });
-                std::iter::once(m.next_announce).chain(listeners)
+                let answers = m.wanted.iter().map(|a| a.release);
+                std::iter::once(m.next_announce)
+                    .chain(listeners)
+                    .chain(answers)
             })
             .min()
     }

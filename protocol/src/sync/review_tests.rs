@@ -484,7 +484,7 @@ fn one_announcer_cannot_create_unbounded_listeners() {
 #[test]
 fn broadcast_wants_do_not_grow_the_outbox_without_bound() {
     let config = SyncConfig::lora();
-    let (mut e, l) = engine_on_medium(config);
+    let (mut e, l) = engine_on_medium(config.clone());
     let want = bytes(
         0,
         0,
@@ -494,23 +494,76 @@ fn broadcast_wants_do_not_grow_the_outbox_without_bound() {
             key: 0,
         }),
     );
-    e.handle_medium(1, MEDIUM, HOSTILE, &want, &l);
-    let once = e.media[&MEDIUM].outbox.len();
-    assert!(once > 0);
-    for _ in 1..100 {
+    for _ in 0..100 {
         e.handle_medium(1, MEDIUM, HOSTILE, &want, &l);
     }
-    let queued = e.media.get(&MEDIUM).expect("medium").outbox.len();
-    let out_bytes: usize = e.media[&MEDIUM]
-        .outbox
+    // Answers wait their backoff; afterwards each record goes out once per repeat window.
+    let after = 2 + config.broadcast_backoff_ms;
+    let answers: Vec<wire::SyncMessage> = drain(&mut e, after, MEDIUM, &l)
+        .into_iter()
+        .filter(|m| matches!(m.body, Some(Body::Records(_))))
+        .collect();
+    let records: usize = answers
         .iter()
-        .map(|m| m.encoded_len())
+        .map(|m| match &m.body {
+            Some(Body::Records(r)) => message::unpack_records(&r.records, 1_000)
+                .expect("ours")
+                .len(),
+            _ => 0,
+        })
         .sum();
+    assert!(records > 0, "the Want is answered");
     assert!(
-        queued <= 2 * once,
-        "100 Wants of 60 ids queued {queued} frames ({once} for one) ({out_bytes} bytes for {} bytes heard)",
-        100 * want.len()
+        records <= 60,
+        "100 Wants of 60 ids sent {records} records in {} frames",
+        answers.len()
     );
+}
+
+/// A broadcast `Want` is answered after a backoff, without the records a neighbour
+/// broadcast meanwhile: every holder hears the `Want`, and one answer serves everyone.
+#[test]
+fn a_want_answered_by_a_neighbour_first_is_not_answered_again() {
+    let config = SyncConfig::lora();
+    let (mut e, l) = engine_on_medium(config.clone());
+    let ids = packed_ids(&l, 8);
+    let want = bytes(
+        0,
+        0,
+        Body::Want(wire::Want {
+            short_ids: Vec::new(),
+            ids,
+            key: 0,
+        }),
+    );
+    e.handle_medium(1, MEDIUM, HOSTILE, &want, &l);
+    assert!(
+        drain(&mut e, 1, MEDIUM, &l)
+            .iter()
+            .all(|m| !matches!(m.body, Some(Body::Records(_)))),
+        "no answer before the backoff"
+    );
+    // A neighbour answers first with five of the eight records.
+    let some: Vec<wire::SignedRecord> = l
+        .set()
+        .ids()
+        .take(5)
+        .map(|id| l.get(&id).expect("held").to_signed())
+        .collect();
+    let answer = bytes(0, 0, message::records(&some, false));
+    e.handle_medium(2, MEDIUM, 7, &answer, &l);
+    let sent: Vec<wire::SignedRecord> = drain(&mut e, 2 + config.broadcast_backoff_ms, MEDIUM, &l)
+        .into_iter()
+        .filter_map(|m| match m.body {
+            Some(Body::Records(r)) => {
+                Some(message::unpack_records(&r.records, 1_000).expect("ours"))
+            }
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(sent.len(), 3, "only what nobody broadcast meanwhile");
+    assert!(sent.iter().all(|r| !some.contains(r)));
 }
 
 /// Starts this node's own broadcast stream; returns its session number.
