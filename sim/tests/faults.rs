@@ -3,7 +3,7 @@
 
 use meshpay_sim::checks::{Check, checks};
 use meshpay_sim::report::Report;
-use meshpay_sim::scenario::{AttackKind, DEFAULT_SCENARIO, Scenario};
+use meshpay_sim::scenario::{AttackKind, DEFAULT_SCENARIO, LinkKind, Scenario};
 use meshpay_sim::world::World;
 
 const SHIP: &str = include_str!("../scenarios/ship.toml");
@@ -145,6 +145,9 @@ fn ship_passes_for_several_seeds() {
         passes(&report, &checks);
         assert_eq!(report.double_spend_accepted.len(), 2);
         assert!(world.tally.storage.iter().all(|s| s.durable_records > 0));
+        // The purser settled accounts and revoked the double spender.
+        assert!(report.settlements > 0, "{}", report.table());
+        assert_eq!(report.revocations, 1);
     }
 }
 
@@ -158,5 +161,7 @@ fn disaster_zone_passes_for_several_seeds() {
         // The double spend and the flood.
         assert_eq!(report.forks.len(), 2, "{}", report.table());
         assert_eq!(t.attacks[0].forks_signed, 24);
+        // The hospital camp's phones talked BLE.
+        assert!(report.traffic[&LinkKind::Ble].frames > 0);
     }
 }
