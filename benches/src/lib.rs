@@ -2,5 +2,8 @@
 //! limits. `sync_report` measures reconciliation between two nodes, byte for byte;
 //! `sim_report` measures the simulator itself.
 
+pub mod rng;
+pub mod signing;
 pub mod sim_report;
 pub mod sync_report;
+pub mod workload;
