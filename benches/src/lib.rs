@@ -1,7 +1,12 @@
-//! meshpay-benches: report binaries that measure merge and sync against their physical
-//! limits. `sync_report` measures reconciliation between two nodes, byte for byte;
-//! `sim_report` measures the simulator itself.
+//! meshpay-benches: report binaries and benchmarks that measure merge and sync against
+//! their physical limits. `merge_report` measures how fast a ledger absorbs a batch,
+//! against signature verification on the same records, over the records `workload`
+//! generates; `durable` measures intake into rocksdb with group commit; `sync_report`
+//! measures reconciliation between two nodes, byte for byte; `sim_report` measures the
+//! simulator itself.
 
+pub mod durable;
+pub mod merge_report;
 pub mod rng;
 pub mod signing;
 pub mod sim_report;

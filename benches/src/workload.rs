@@ -179,6 +179,12 @@ pub fn generate(shape: &Shape, bar: &ProgressBar) -> Result<Workload> {
     })
 }
 
+/// The workload of `records` records in the default shape, seed 1, without progress:
+/// the datasets the criterion benches run on (1, 64, 1 024 and 100 000 records).
+pub fn dataset(records: usize) -> Result<Workload> {
+    generate(&Shape::for_records(records, 1), &ProgressBar::hidden())
+}
+
 impl Generator {
     fn now(&self) -> u64 {
         EPOCH_MS + self.bodies.len() as u64 * 1_000
