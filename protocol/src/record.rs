@@ -4,6 +4,8 @@
 
 pub mod body;
 pub mod canonical;
+#[cfg(feature = "parallel")]
+pub mod parallel;
 pub mod verify;
 
 use ed25519_dalek::{Signer, SigningKey};
@@ -113,7 +115,7 @@ impl Parsed {
         self.into_record()
     }
 
-    fn into_record(self) -> Record {
+    pub(crate) fn into_record(self) -> Record {
         Record {
             id: self.id,
             body: self.body,

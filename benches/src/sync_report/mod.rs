@@ -10,7 +10,7 @@ pub mod airtime;
 pub mod link;
 pub mod neg;
 pub mod pool;
-pub mod rng;
+pub use crate::rng;
 mod table;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -9,9 +9,10 @@ use meshpay_protocol::id::{AccountId, RecordId};
 use meshpay_protocol::ledger::Ledger;
 use meshpay_protocol::record::{self, Body, Kind, Mint, Record};
 
-use super::rng::{ReportRng, mix};
+use crate::rng::{ReportRng, mix};
+use crate::signing;
 
-/// Issuers minting the pool, each on its own chain (their chains are signed in parallel).
+/// Issuers minting the pool, each on its own chain.
 pub const ISSUERS: usize = 8;
 /// Distinct recipients of the mints.
 const RECIPIENTS: u64 = 10_000;
@@ -60,7 +61,7 @@ fn memo(index: usize, len: usize) -> String {
 }
 
 /// Builds `count` mints (pool index `i` is issuer `i % ISSUERS` at seq `i / ISSUERS + 1`)
-/// with memos of `memo_bytes`, signing on every core.
+/// with memos of `memo_bytes`, signed on every core.
 pub fn build(count: usize, memo_bytes: usize, seed: u64, bar: &ProgressBar) -> Result<Pool> {
     if memo_bytes > record::MAX_TEXT_BYTES {
         bail!(
@@ -78,70 +79,30 @@ pub fn build(count: usize, memo_bytes: usize, seed: u64, bar: &ProgressBar) -> R
             max_count: 8,
         },
     };
-    let chain = spec.chain_id();
     let mut rng = ReportRng::new(mix(&[seed, 0x7ec]));
     let recipients: Vec<AccountId> = (0..RECIPIENTS).map(|_| AccountId(rng.bytes32())).collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(ISSUERS);
-    let chains: Vec<Result<Vec<(usize, Record)>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let (keys, recipients, bar) = (&keys, &recipients, bar.clone());
-                s.spawn(move || {
-                    let mut out = Vec::new();
-                    for issuer in (t..ISSUERS).step_by(threads) {
-                        let key = &keys[issuer];
-                        let signer = record::account_of(key);
-                        let mut prev = None;
-                        for (j, index) in (issuer..count).step_by(ISSUERS).enumerate() {
-                            let mut r = ReportRng::new(mix(&[seed, index as u64]));
-                            let body = Body {
-                                signer,
-                                seq: j as u64 + 1,
-                                prev,
-                                timestamp_ms: EPOCH_MS + index as u64 * 1_000 + r.below(1_000),
-                                kind: Kind::Mint(Mint {
-                                    to: recipients[r.below(RECIPIENTS) as usize],
-                                    amount: 1 + r.below(1_000),
-                                    memo: memo(index, memo_bytes),
-                                }),
-                            };
-                            let signed = record::sign(key, &chain, &body);
-                            let rec = record::parse(signed)
-                                .map_err(|e| anyhow::anyhow!("own record does not parse: {e:?}"))?
-                                .into_trusted();
-                            prev = Some(rec.id());
-                            out.push((index, rec));
-                            if out.len() % 512 == 0 {
-                                bar.inc(512);
-                            }
-                        }
-                    }
-                    bar.inc(out.len() as u64 % 512);
-                    Ok(out)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("signing thread panicked")))
-            })
-            .collect()
-    });
-    let mut slots: Vec<Option<Record>> = vec![None; count];
-    for c in chains {
-        for (i, r) in c? {
-            slots[i] = Some(r);
-        }
-    }
-    let records: Vec<Record> = slots
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| r.with_context(|| format!("record {i} missing")))
-        .collect::<Result<_>>()?;
+    let signers: Vec<AccountId> = keys.iter().map(record::account_of).collect();
+    let mut prevs: Vec<Option<RecordId>> = vec![None; ISSUERS];
+    let bodies: Vec<(usize, Body)> = (0..count)
+        .map(|index| {
+            let issuer = index % ISSUERS;
+            let mut r = ReportRng::new(mix(&[seed, index as u64]));
+            let body = Body {
+                signer: signers[issuer],
+                seq: (index / ISSUERS) as u64 + 1,
+                prev: prevs[issuer],
+                timestamp_ms: EPOCH_MS + index as u64 * 1_000 + r.below(1_000),
+                kind: Kind::Mint(Mint {
+                    to: recipients[r.below(RECIPIENTS) as usize],
+                    amount: 1 + r.below(1_000),
+                    memo: memo(index, memo_bytes),
+                }),
+            };
+            prevs[issuer] = Some(RecordId::of_body(&body.encode()));
+            (issuer, body)
+        })
+        .collect();
+    let records = signing::sign_all(&bodies, &keys, &spec.chain_id(), bar)?;
     let sizes = records.iter().map(|r| r.encoded_len() as u32).collect();
     Ok(Pool {
         spec,

@@ -10,6 +10,10 @@ mod digest;
 mod fault;
 mod intake;
 mod orphans;
+#[cfg(feature = "parallel")]
+mod parallel;
+#[cfg(all(test, feature = "parallel"))]
+mod parallel_tests;
 mod refused;
 mod set;
 mod settle;
@@ -291,9 +295,7 @@ impl<S: RecordSet> Ledger<S> {
     }
 
     fn parse_alone(&self, signed: wire::SignedRecord) -> Result<record::Parsed, Reject> {
-        let p = record::parse(signed)?;
-        intake::check_alone(&p.body, &self.spec)?;
-        Ok(p)
+        parse_alone(&self.spec, signed)
     }
 
     fn finish(&mut self) -> Changes {
@@ -432,6 +434,13 @@ impl<S: RecordSet> Ledger<S> {
         self.pending.push(id);
         self.changes.added.push(id);
     }
+}
+
+/// Intake step 1 for a signed record: parsing, then the rules on the body alone.
+fn parse_alone(spec: &ChainSpec, signed: wire::SignedRecord) -> Result<record::Parsed, Reject> {
+    let p = record::parse(signed)?;
+    intake::check_alone(&p.body, spec)?;
+    Ok(p)
 }
 
 impl Reject {

@@ -102,18 +102,20 @@ pub struct Item<'a> {
 /// `rng` draws the batch's random coefficients and must be unpredictable to signers.
 pub fn verify_raw_batch<R: CryptoRng>(items: &[Item<'_>], rng: &mut R) -> Vec<Result<(), Reject>> {
     let mut memo = KeyMemo::default();
-    batch_with(items, rng, &mut memo)
+    batch_with(items, rng, |key| memo.check(key))
 }
 
-fn batch_with<R: CryptoRng>(
+/// The batch check behind every batch path: `key_check` gives each signer key's verdict
+/// (remembered or computed), the batch equation decides the rest.
+pub(crate) fn batch_with<R: CryptoRng>(
     items: &[Item<'_>],
     rng: &mut R,
-    memo: &mut KeyMemo,
+    mut key_check: impl FnMut(&[u8; 32]) -> Result<(), Reject>,
 ) -> Vec<Result<(), Reject>> {
     let mut verdicts: Vec<Result<(), Reject>> = items
         .iter()
         .map(|it| {
-            memo.check(it.key)?;
+            key_check(it.key)?;
             check_signature_encoding(it.sig)
         })
         .collect();
@@ -158,12 +160,16 @@ impl KeyMemo {
         if let Some(v) = self.seen.get(key) {
             return v.clone();
         }
+        let v = check_key(key);
+        self.remember(*key, v.clone());
+        v
+    }
+
+    fn remember(&mut self, key: [u8; 32], verdict: Result<(), Reject>) {
         if self.seen.len() >= KEY_MEMO_MAX {
             self.seen.clear();
         }
-        let v = check_key(key);
-        self.seen.insert(*key, v.clone());
-        v
+        self.seen.insert(key, verdict);
     }
 }
 
@@ -209,7 +215,40 @@ impl Verifier {
             .zip(&msgs)
             .map(|((key, sig, _), msg)| Item { key, sig, msg })
             .collect();
-        batch_with(&items, rng, &mut self.memo)
+        batch_with(&items, rng, |key| self.memo.check(key))
+    }
+
+    /// The verdicts on the signer keys of a batch, remembered ones looked up and new ones
+    /// checked on rayon's pool; the memo learns the new ones in order of first appearance.
+    #[cfg(feature = "parallel")]
+    pub(crate) fn key_verdicts<'a>(
+        &mut self,
+        keys: impl Iterator<Item = &'a [u8; 32]>,
+    ) -> HashMap<[u8; 32], Result<(), Reject>> {
+        use rayon::prelude::*;
+        let mut verdicts = HashMap::new();
+        let mut new = Vec::new();
+        for key in keys {
+            if verdicts.contains_key(key) {
+                continue;
+            }
+            match self.memo.seen.get(key) {
+                Some(v) => {
+                    verdicts.insert(*key, v.clone());
+                }
+                None => {
+                    // A placeholder, replaced below: marks the key as met.
+                    verdicts.insert(*key, Ok(()));
+                    new.push(*key);
+                }
+            }
+        }
+        let checked: Vec<Result<(), Reject>> = new.par_iter().map(check_key).collect();
+        for (key, v) in new.into_iter().zip(checked) {
+            self.memo.remember(key, v.clone());
+            verdicts.insert(key, v);
+        }
+        verdicts
     }
 }
 

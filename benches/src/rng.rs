@@ -1,4 +1,4 @@
-//! The report's randomness: a seeded ChaCha generator, so every run of the report is
+//! The benchmarks' randomness: a seeded ChaCha generator, so every run of a report is
 //! reproducible from its seed (no cryptographic use).
 
 use rand_chacha::ChaCha8Rng;
