@@ -217,6 +217,39 @@ fn best(repeat: u32, mut measure: impl FnMut() -> Result<f64>) -> Result<f64> {
     Ok(best)
 }
 
+/// Records for the Automerge measure, whose sync part holds the first `shared` on both
+/// sides and splits the next `differ` between them: a prefix of the batch (which is in
+/// dependency order, so closed under dependencies) followed by records whose
+/// dependencies all lie in that prefix, so neither side holds a record whose parent only
+/// the other has. `None` if the batch has too few such records.
+fn closed_selection(
+    signed: &[SignedRecord],
+    shared: usize,
+    differ: usize,
+) -> Option<Vec<SignedRecord>> {
+    use meshpay_protocol::record::{self, Kind};
+    use std::collections::HashSet;
+    let prefix = signed.get(..shared)?;
+    let held: HashSet<RecordId> = prefix.iter().map(|s| RecordId::of_body(&s.body)).collect();
+    let leaves = signed[shared..]
+        .iter()
+        .filter(|s| {
+            let Ok(p) = record::parse((*s).clone()) else {
+                return false;
+            };
+            let deps: Vec<RecordId> = match &p.body.kind {
+                Kind::Transfer(t) => p.body.prev.iter().chain(&t.claims).copied().collect(),
+                Kind::Checkpoint(c) => c.previous.iter().copied().collect(),
+                Kind::Mint(_) | Kind::Revoke(_) => Vec::new(),
+            };
+            deps.iter().all(|d| held.contains(d))
+        })
+        .take(differ)
+        .cloned();
+    let chosen: Vec<SignedRecord> = prefix.iter().cloned().chain(leaves).collect();
+    (chosen.len() == shared + differ).then_some(chosen)
+}
+
 /// The steps the progress bar counts.
 const STEPS: u64 = 10;
 
@@ -306,14 +339,13 @@ pub fn run(o: &Options) -> Result<Report> {
         seed: o.seed,
         ..Default::default()
     };
-    let automerge = if signed.len() >= am_options.shared + 2 * am_options.differ {
-        Some(crate::automerge_bench::measure(
-            &signed,
+    let automerge = match closed_selection(&signed, am_options.shared, 2 * am_options.differ) {
+        Some(chosen) => Some(crate::automerge_bench::measure(
+            &chosen,
             &w.spec,
             &am_options,
-        )?)
-    } else {
-        None
+        )?),
+        None => None,
     };
     steps.finish_and_clear();
 
