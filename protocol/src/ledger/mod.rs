@@ -320,11 +320,18 @@ impl<S: RecordSet> Ledger<S> {
     /// Refuses a record, and every orphan that waited for it.
     fn refuse(&mut self, id: RecordId, why: Reject) {
         // A bad signature says nothing about the body: another signature over the same
-        // body may be good, so only body-level verdicts are remembered by id.
-        if why.is_about_body() {
+        // body may be good, so only body-level verdicts are remembered by id, and only
+        // they refuse the orphans that wait for the body (those keep waiting for a good
+        // copy; refusing them would let anyone who saw a record block what builds on it
+        // by sending a broken copy first, and make the set depend on arrival order).
+        let about_body = why.is_about_body();
+        if about_body {
             self.refused.insert(id, why.clone());
         }
         self.changes.refused.push((id, why));
+        if !about_body {
+            return;
+        }
         let mut stack = vec![id];
         while let Some(x) = stack.pop() {
             for o in self.orphans.refused(&x) {
