@@ -286,8 +286,11 @@ impl<S: RecordSet> Ledger<S> {
     /// Takes a verified record in: orphan pool, refusal, or the set (then wakes the
     /// orphans that waited for it).
     fn admit(&mut self, record: Record) {
-        let mut queue = VecDeque::from([record]);
-        while let Some(r) = queue.pop_front() {
+        // The record first, then the orphans it wakes, in order; the queue allocates
+        // only when some orphan wakes.
+        let mut first = Some(record);
+        let mut queue = VecDeque::new();
+        while let Some(r) = first.take().or_else(|| queue.pop_front()) {
             let id = r.id();
             let deps = intake::dependencies(r.body());
             if let Some(bad) = deps.iter().find(|d| self.refused.get(d).is_some()) {

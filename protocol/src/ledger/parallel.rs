@@ -9,7 +9,8 @@
 
 use std::collections::HashSet;
 
-use rand_core::CryptoRng;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRng, SeedableRng};
 use rayon::prelude::*;
 
 use super::{Changes, Ledger, RecordSet, parse_alone};
@@ -48,8 +49,9 @@ impl<S: RecordSet + Send> Ledger<S> {
     /// Merges a batch with the parsing and signature checks spread over the current
     /// rayon pool (the global one, or the one a caller `install`s): the result of
     /// [`Ledger::merge`] on each wave of [`ParallelConfig::default`] records in turn,
-    /// whatever the number of threads. `rng` seeds every batch equation, as in `merge`,
-    /// and must be unpredictable to signers.
+    /// whatever the number of threads (a batch of one equation's worth is merged by
+    /// `merge` itself). `rng` seeds every batch equation, as in `merge`, and must be
+    /// unpredictable to signers.
     pub fn merge_parallel<R: CryptoRng>(
         &mut self,
         batch: Vec<wire::SignedRecord>,
@@ -65,6 +67,14 @@ impl<S: RecordSet + Send> Ledger<S> {
         config: &ParallelConfig,
         rng: &mut R,
     ) -> Changes {
+        if batch.len() <= config.min_chunk.min(config.wave) {
+            // One equation's worth: nothing to spread, and `merge` is this batch's one
+            // wave. Its equation draws from a generator seeded once from `rng`, so the
+            // caller's RNG is used as for any batch (the verifier draws a varying amount).
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+            return self.merge(batch, &mut ChaCha20Rng::from_seed(seed));
+        }
         let waves = self.cut(batch, config.wave.max(1), rng);
         // The checks ahead use the verifier while the ledger's side admits records, so
         // it is lent out for the merge (its memo only saves work; a fresh one would do).
@@ -86,7 +96,7 @@ impl<S: RecordSet + Send> Ledger<S> {
                     ahead(
                         wave.records,
                         wave.seed,
-                        config.chunk,
+                        config,
                         &spec,
                         &chain,
                         &mut verifier,
@@ -176,7 +186,7 @@ impl<S: RecordSet + Send> Ledger<S> {
 fn ahead(
     records: Vec<(bool, wire::SignedRecord)>,
     seed: [u8; 32],
-    chunk: usize,
+    config: &ParallelConfig,
     spec: &ChainSpec,
     chain: &ChainId,
     verifier: &mut Verifier,
@@ -205,7 +215,7 @@ fn ahead(
         .collect();
     let keys = verifier.key_verdicts(parsed.iter().map(|(_, p)| p.key()));
     let records: Vec<&Parsed> = parsed.iter().map(|(_, p)| *p).collect();
-    let verdicts = parallel::verify_all(&records, chain, &keys, chunk, seed);
+    let verdicts = parallel::verify_all(&records, chain, &keys, config, seed);
     let positions: Vec<usize> = parsed.iter().map(|(i, _)| *i).collect();
     for (i, v) in positions.into_iter().zip(verdicts) {
         if let Slot::Ahead { verdict, .. } = &mut slots[i] {

@@ -143,12 +143,14 @@ proptest! {
         split in 0usize..200,
         wave in 1usize..40,
         chunk in 1usize..24,
+        min_chunk in 0usize..8,
     ) {
         let (spec, batch) = hostile_batch(seed, 60);
         let (first, second) = batch.split_at(split.min(batch.len()));
         // The second merge meets records the first one admitted, refused or orphaned.
         let second: Vec<_> = second.iter().chain(first.iter().take(20)).cloned().collect();
-        assert_same_as_sequential(&spec, first, &second, &ParallelConfig { wave, chunk })?;
+        let config = ParallelConfig { wave, chunk, min_chunk };
+        assert_same_as_sequential(&spec, first, &second, &config)?;
     }
 }
 
@@ -156,7 +158,11 @@ proptest! {
 fn hostile_records_get_their_own_verdicts() {
     let (spec, batch) = hostile_batch(5, 60);
     let mut l = Ledger::new(spec.clone()).expect("spec");
-    let config = ParallelConfig { wave: 16, chunk: 5 };
+    let config = ParallelConfig {
+        wave: 16,
+        chunk: 5,
+        min_chunk: 2,
+    };
     let c = pool(2).install(|| l.merge_parallel_with(batch.clone(), &config, &mut testkit::rng(3)));
     let reasons: Vec<&Reject> = c.refused.iter().map(|(_, r)| r).collect();
     for want in [

@@ -16,6 +16,10 @@ use super::verify::{self, Item, check_key, signing_message};
 use crate::chain::ChainId;
 use crate::reject::Reject;
 
+/// Batch equations a wave is cut into when its records allow: enough for as many
+/// threads to share the wave.
+const EQUATIONS_PER_WAVE: usize = 8;
+
 /// How a parallel merge cuts its batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParallelConfig {
@@ -24,17 +28,31 @@ pub struct ParallelConfig {
     pub wave: usize,
     /// Most signatures in one batch equation.
     pub chunk: usize,
+    /// Fewest signatures in one batch equation, unless there are fewer to check (smaller
+    /// equations cost more per signature); a batch no larger is merged by `merge`.
+    pub min_chunk: usize,
 }
 
 impl Default for ParallelConfig {
-    /// Waves of 16 384 records in chunks of at most 2 048: chunks small enough to keep
-    /// every thread busy, waves large enough that a signer's records in one wave share
-    /// an equation.
+    /// Waves of 16 384 records in equations of 256 to 2 048 signatures: equations small
+    /// enough to keep every thread busy, waves large enough that a signer's records in
+    /// one wave share an equation.
     fn default() -> Self {
         ParallelConfig {
             wave: 16_384,
             chunk: 2_048,
+            min_chunk: 256,
         }
+    }
+}
+
+impl ParallelConfig {
+    /// Signatures per equation for `n` signatures: an eighth of them, within the bounds.
+    pub(crate) fn chunk_for(&self, n: usize) -> usize {
+        n.div_ceil(EQUATIONS_PER_WAVE)
+            .max(self.min_chunk)
+            .min(self.chunk)
+            .max(1)
     }
 }
 
@@ -64,18 +82,18 @@ fn chunks(keys: &[&[u8; 32]], chunk: usize, seed: [u8; 32]) -> Vec<Chunk> {
         .collect()
 }
 
-/// Checks the signatures of `records` on rayon's pool, in equations of at most `chunk`
-/// signatures seeded from `seed`; verdicts in the order given, each the one
-/// [`Parsed::verify`] gives. `keys` holds the verdicts on the signer keys.
+/// Checks the signatures of `records` on rayon's pool, in equations sized by `config`
+/// and seeded from `seed`; verdicts in the order given, each the one [`Parsed::verify`]
+/// gives. `keys` holds the verdicts on the signer keys.
 pub(crate) fn verify_all(
     records: &[&Parsed],
     chain: &ChainId,
     keys: &HashMap<[u8; 32], Result<(), Reject>>,
-    chunk: usize,
+    config: &ParallelConfig,
     seed: [u8; 32],
 ) -> Vec<Result<(), Reject>> {
     let signers: Vec<&[u8; 32]> = records.iter().map(|p| p.key()).collect();
-    let plan = chunks(&signers, chunk, seed);
+    let plan = chunks(&signers, config.chunk_for(records.len()), seed);
     let per_chunk: Vec<Vec<Result<(), Reject>>> = plan
         .par_iter()
         .map(|c| {
@@ -112,6 +130,21 @@ pub(crate) fn verify_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn equations_are_an_eighth_of_a_wave_within_bounds() {
+        let c = ParallelConfig::default();
+        assert_eq!(c.chunk_for(100), 256);
+        assert_eq!(c.chunk_for(4_096), 512);
+        assert_eq!(c.chunk_for(16_384), 2_048);
+        assert_eq!(c.chunk_for(100_000), 2_048);
+        let tiny = ParallelConfig {
+            wave: 5,
+            chunk: 0,
+            min_chunk: 0,
+        };
+        assert_eq!(tiny.chunk_for(5), 1);
+    }
 
     #[test]
     fn chunks_cover_every_record_once_sorted_by_key() {
