@@ -216,7 +216,7 @@ impl<S: RecordSet> Ledger<S> {
         if self.is_known(&id) {
             self.changes.known += 1;
         } else {
-            match self.parse_alone(signed) {
+            match self.parse_alone(signed, id) {
                 Err(e) => self.refuse(id, e),
                 Ok(p) => match p.verify(&mut self.verifier) {
                     Ok(r) => self.admit(r),
@@ -241,7 +241,7 @@ impl<S: RecordSet> Ledger<S> {
                 self.changes.known += 1;
                 continue;
             }
-            match self.parse_alone(signed) {
+            match self.parse_alone(signed, id) {
                 Err(e) => self.refuse(id, e),
                 Ok(p) => parsed.push(p),
             }
@@ -272,8 +272,12 @@ impl<S: RecordSet> Ledger<S> {
         self.finish()
     }
 
-    fn parse_alone(&self, signed: wire::SignedRecord) -> Result<record::Parsed, Reject> {
-        parse_alone(&self.spec, signed)
+    fn parse_alone(
+        &self,
+        signed: wire::SignedRecord,
+        id: RecordId,
+    ) -> Result<record::Parsed, Reject> {
+        parse_alone(&self.spec, signed, id)
     }
 
     fn finish(&mut self) -> Changes {
@@ -409,9 +413,14 @@ impl<S: RecordSet> Ledger<S> {
     }
 }
 
-/// Intake step 1 for a signed record: parsing, then the rules on the body alone.
-fn parse_alone(spec: &ChainSpec, signed: wire::SignedRecord) -> Result<record::Parsed, Reject> {
-    let p = record::parse(signed)?;
+/// Intake step 1 for a signed record whose body hashes to `id`: parsing, then the rules
+/// on the body alone.
+fn parse_alone(
+    spec: &ChainSpec,
+    signed: wire::SignedRecord,
+    id: RecordId,
+) -> Result<record::Parsed, Reject> {
+    let p = record::parse_as(signed, id)?;
     intake::check_alone(&p.body, spec)?;
     Ok(p)
 }

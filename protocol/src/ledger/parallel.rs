@@ -95,6 +95,7 @@ impl<S: RecordSet + Send> Ledger<S> {
                 || {
                     ahead(
                         wave.records,
+                        &ids,
                         wave.seed,
                         config,
                         &spec,
@@ -161,7 +162,7 @@ impl<S: RecordSet + Send> Ledger<S> {
                     parsed, verdict, ..
                 } => (parsed, verdict),
                 // Forgotten since the merge began (an evicted orphan or refusal).
-                Slot::Known(s) => (parse_alone(&self.spec, s), None),
+                Slot::Known(s) => (parse_alone(&self.spec, s, *id), None),
             };
             match parsed {
                 Err(e) => self.refuse(*id, e),
@@ -185,6 +186,7 @@ impl<S: RecordSet + Send> Ledger<S> {
 /// unknown when the merge began, and checking the signatures of those that parse.
 fn ahead(
     records: Vec<(bool, wire::SignedRecord)>,
+    ids: &[RecordId],
     seed: [u8; 32],
     config: &ParallelConfig,
     spec: &ChainSpec,
@@ -193,11 +195,12 @@ fn ahead(
 ) -> Vec<Slot> {
     let mut slots: Vec<Slot> = records
         .into_par_iter()
-        .map(|(unknown, s)| {
+        .zip(ids.par_iter())
+        .map(|((unknown, s), id)| {
             if unknown {
                 Slot::Ahead {
                     signature: s.signature.clone(),
-                    parsed: parse_alone(spec, s),
+                    parsed: parse_alone(spec, s, *id),
                     verdict: None,
                 }
             } else {
