@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput};
 use meshpay_benches::workload::{Workload, dataset};
-use meshpay_protocol::ledger::Ledger;
+use meshpay_protocol::ledger::{Changes, Ledger};
+use meshpay_protocol::wire::SignedRecord;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -20,6 +21,9 @@ const SMALL: [usize; 3] = [1, 64, 1_024];
 const LARGE: usize = 100_000;
 /// Share of the batch the ledger holds already in the mostly-known merge, in percent.
 const KNOWN_PERCENT: usize = 90;
+
+/// A verified merge of a batch into a ledger.
+type VerifiedMerge = fn(&mut Ledger, Vec<SignedRecord>, &mut ChaCha20Rng) -> Changes;
 
 fn load(n: usize) -> Workload {
     dataset(n).expect("workload")
@@ -49,26 +53,24 @@ fn merges(c: &mut Criterion, group: &str, w: &Workload, large: bool) {
     }
     let signed = w.signed();
     let mut rng = ChaCha20Rng::seed_from_u64(1);
-    g.bench_with_input(BenchmarkId::new("merge", n), &signed, |b, s| {
-        b.iter_batched(
-            || (empty(w), s.clone()),
-            |(mut l, batch)| {
-                l.merge(batch, &mut rng);
-                l
-            },
-            BatchSize::PerIteration,
-        )
-    });
-    g.bench_with_input(BenchmarkId::new("merge_parallel", n), &signed, |b, s| {
-        b.iter_batched(
-            || (empty(w), s.clone()),
-            |(mut l, batch)| {
-                l.merge_parallel(batch, &mut rng);
-                l
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    let verified: [(&str, VerifiedMerge); 2] = [
+        ("merge", |l, batch, rng| l.merge(batch, rng)),
+        ("merge_parallel", |l, batch, rng| {
+            l.merge_parallel(batch, rng)
+        }),
+    ];
+    for (name, merge) in verified {
+        g.bench_with_input(BenchmarkId::new(name, n), &signed, |b, s| {
+            b.iter_batched(
+                || (empty(w), s.clone()),
+                |(mut l, batch)| {
+                    merge(&mut l, batch, &mut rng);
+                    l
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
     let known = n * KNOWN_PERCENT / 100;
     g.bench_with_input(
         BenchmarkId::new(format!("merge_{KNOWN_PERCENT}pc_known"), n),

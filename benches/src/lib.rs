@@ -14,4 +14,5 @@ pub mod rng;
 pub mod signing;
 pub mod sim_report;
 pub mod sync_report;
+pub mod text;
 pub mod workload;

@@ -57,6 +57,12 @@ pub fn decode_signed(bytes: &[u8]) -> Result<wire::SignedRecord, Reject> {
 
 /// Parses a signed record: size, signature length, canonical body bytes, field lengths.
 pub fn parse(signed: wire::SignedRecord) -> Result<Parsed, Reject> {
+    let id = RecordId::of_body(&signed.body);
+    parse_as(signed, id)
+}
+
+/// [`parse`] for a caller that hashed the body already: `id` must be its id.
+pub(crate) fn parse_as(signed: wire::SignedRecord, id: RecordId) -> Result<Parsed, Reject> {
     let len = signed.encoded_len();
     if len > MAX_RECORD_BYTES {
         return Err(Reject::Oversized {
@@ -80,7 +86,7 @@ pub fn parse(signed: wire::SignedRecord) -> Result<Parsed, Reject> {
     })?;
     let body = Body::from_wire(w)?;
     Ok(Parsed {
-        id: RecordId::of_body(&signed.body),
+        id,
         body,
         body_bytes: signed.body,
         signature,

@@ -1,7 +1,7 @@
 //! meshpay's merges of the workload, each into a ledger set up beforehand (not timed):
-//! verified on one core (`merge`) and on all cores (`merge_parallel`), a merge of the
-//! records when most are known already, and the merge of records verified before
-//! (`merge_verified`, as a store replays).
+//! verified (`merge` on one core, `merge_parallel` on all), a merge of the records when
+//! most are known already, and the merge of records verified before (`merge_verified`,
+//! as a store replays).
 
 use anyhow::{Context, Result, bail};
 use meshpay_protocol::chain::ChainSpec;
@@ -39,32 +39,18 @@ fn admitted(c: &Changes, n: usize, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// `Ledger::merge` of the whole batch into an empty ledger.
-pub fn verified_one_core<R: CryptoRng>(
+/// `merge` (a verified merge: `Ledger::merge` or `Ledger::merge_parallel`) of the
+/// whole batch into an empty ledger.
+pub fn verified(
     spec: &ChainSpec,
     signed: &[SignedRecord],
-    rng: &mut R,
+    what: &str,
+    merge: impl FnOnce(&mut Ledger, Vec<SignedRecord>) -> Changes,
 ) -> Result<Merged> {
     let mut l = empty(spec)?;
     let batch = signed.to_vec();
-    let (c, seconds) = timed(|| l.merge(batch, rng));
-    admitted(&c, signed.len(), "verified merge")?;
-    Ok(Merged {
-        seconds,
-        digest: l.state_digest(),
-    })
-}
-
-/// `Ledger::merge_parallel` of the whole batch into an empty ledger, on rayon's global pool.
-pub fn verified_all_cores<R: CryptoRng>(
-    spec: &ChainSpec,
-    signed: &[SignedRecord],
-    rng: &mut R,
-) -> Result<Merged> {
-    let mut l = empty(spec)?;
-    let batch = signed.to_vec();
-    let (c, seconds) = timed(|| l.merge_parallel(batch, rng));
-    admitted(&c, signed.len(), "parallel verified merge")?;
+    let (c, seconds) = timed(|| merge(&mut l, batch));
+    admitted(&c, signed.len(), what)?;
     Ok(Merged {
         seconds,
         digest: l.state_digest(),

@@ -295,13 +295,15 @@ pub fn run(o: &Options) -> Result<Report> {
     step("verified merge, one core");
     let mut digests = Vec::new();
     let merge1 = n / best(o.repeat, || {
-        let m = merges::verified_one_core(&w.spec, &signed, &mut rng)?;
+        let m = merges::verified(&w.spec, &signed, "merge", |l, b| l.merge(b, &mut rng))?;
         digests.push(("merge", m.digest));
         Ok(m.seconds)
     })?;
     step("verified merge, all cores");
     let merge_all = n / best(o.repeat, || {
-        let m = merges::verified_all_cores(&w.spec, &signed, &mut rng)?;
+        let m = merges::verified(&w.spec, &signed, "merge_parallel", |l, b| {
+            l.merge_parallel(b, &mut rng)
+        })?;
         digests.push(("merge_parallel", m.digest));
         Ok(m.seconds)
     })?;

@@ -6,15 +6,7 @@ use super::{Limit, Report, Row, Target};
 
 /// `1234567.8` as `1 234 568`.
 fn thousands(x: f64) -> String {
-    let s = format!("{:.0}", x.max(0.0));
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(' ');
-        }
-        out.push(c);
-    }
-    out
+    crate::text::thousands(x.max(0.0).round() as u64)
 }
 
 fn limit(r: &Row) -> &'static str {
@@ -147,7 +139,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn thousands_groups_digits() {
+    fn rates_round_to_whole_records() {
         assert_eq!(thousands(0.4), "0");
         assert_eq!(thousands(999.0), "999");
         assert_eq!(thousands(1_234_567.8), "1 234 568");

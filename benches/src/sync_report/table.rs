@@ -3,19 +3,7 @@
 use std::fmt::Write;
 
 use super::{Report, Row, mode};
-
-/// `1234567` as `1 234 567`.
-fn thousands(x: u64) -> String {
-    let s = x.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(' ');
-        }
-        out.push(c);
-    }
-    out
-}
+use crate::text::thousands;
 
 fn overhead(r: &Row) -> String {
     if r.d == 0 {

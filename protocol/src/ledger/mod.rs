@@ -238,7 +238,7 @@ impl<S: RecordSet> Ledger<S> {
         if self.is_known(&id) {
             self.changes.known += 1;
         } else {
-            match self.parse_alone(signed) {
+            match self.parse_alone(signed, id) {
                 Err(e) => self.refuse(id, e),
                 Ok(p) => match p.verify(&mut self.verifier) {
                     Ok(r) => self.admit(r),
@@ -263,7 +263,7 @@ impl<S: RecordSet> Ledger<S> {
                 self.changes.known += 1;
                 continue;
             }
-            match self.parse_alone(signed) {
+            match self.parse_alone(signed, id) {
                 Err(e) => self.refuse(id, e),
                 Ok(p) => parsed.push(p),
             }
@@ -294,8 +294,12 @@ impl<S: RecordSet> Ledger<S> {
         self.finish()
     }
 
-    fn parse_alone(&self, signed: wire::SignedRecord) -> Result<record::Parsed, Reject> {
-        parse_alone(&self.spec, signed)
+    fn parse_alone(
+        &self,
+        signed: wire::SignedRecord,
+        id: RecordId,
+    ) -> Result<record::Parsed, Reject> {
+        parse_alone(&self.spec, signed, id)
     }
 
     fn finish(&mut self) -> Changes {
@@ -308,8 +312,11 @@ impl<S: RecordSet> Ledger<S> {
     /// Takes a verified record in: orphan pool, refusal, or the set (then wakes the
     /// orphans that waited for it).
     fn admit(&mut self, record: Record) {
-        let mut queue = VecDeque::from([record]);
-        while let Some(r) = queue.pop_front() {
+        // The record first, then the orphans it wakes, in order; the queue allocates
+        // only when some orphan wakes.
+        let mut first = Some(record);
+        let mut queue = VecDeque::new();
+        while let Some(r) = first.take().or_else(|| queue.pop_front()) {
             let id = r.id();
             let deps = intake::dependencies(r.body());
             if let Some(bad) = deps.iter().find(|d| self.refused.get(d).is_some()) {
@@ -357,11 +364,18 @@ impl<S: RecordSet> Ledger<S> {
     /// Refuses a record, and every orphan that waited for it.
     fn refuse(&mut self, id: RecordId, why: Reject) {
         // A bad signature says nothing about the body: another signature over the same
-        // body may be good, so only body-level verdicts are remembered by id.
-        if why.is_about_body() {
+        // body may be good, so only body-level verdicts are remembered by id, and only
+        // they refuse the orphans that wait for the body (those keep waiting for a good
+        // copy; refusing them would let anyone who saw a record block what builds on it
+        // by sending a broken copy first, and make the set depend on arrival order).
+        let about_body = why.is_about_body();
+        if about_body {
             self.refused.insert(id, why.clone());
         }
         self.changes.refused.push((id, why));
+        if !about_body {
+            return;
+        }
         let mut stack = vec![id];
         while let Some(x) = stack.pop() {
             for o in self.orphans.refused(&x) {
@@ -436,9 +450,14 @@ impl<S: RecordSet> Ledger<S> {
     }
 }
 
-/// Intake step 1 for a signed record: parsing, then the rules on the body alone.
-fn parse_alone(spec: &ChainSpec, signed: wire::SignedRecord) -> Result<record::Parsed, Reject> {
-    let p = record::parse(signed)?;
+/// Intake step 1 for a signed record whose body hashes to `id`: parsing, then the rules
+/// on the body alone.
+fn parse_alone(
+    spec: &ChainSpec,
+    signed: wire::SignedRecord,
+    id: RecordId,
+) -> Result<record::Parsed, Reject> {
+    let p = record::parse_as(signed, id)?;
     intake::check_alone(&p.body, spec)?;
     Ok(p)
 }

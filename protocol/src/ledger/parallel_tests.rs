@@ -1,7 +1,7 @@
-//! `merge_parallel` against `merge`: the same changes (every verdict included) and the
-//! same derived state on batches with bad signatures, bad keys and duplicates mixed in,
-//! under pools of 1, 2 and 4 threads, and the caller's RNG used alike whatever the
-//! thread count.
+//! `merge_parallel` against `merge`: the changes (every verdict included) of `merge`
+//! applied to each wave in turn, and the derived state of `merge` on the whole batch, on
+//! batches with bad signatures, bad keys and duplicates mixed in, under pools of 1, 2 and
+//! 4 threads; and the caller's RNG used alike whatever the thread count.
 
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
@@ -83,8 +83,19 @@ fn hostile_batch(seed: u64, steps: usize) -> (ChainSpec, Vec<wire::SignedRecord>
     (h.spec, batch)
 }
 
-/// Merges `first` then `second` sequentially, then in parallel under pools of 1, 2 and 4
-/// threads, and compares every change, the digest and the RNG left to the caller.
+/// What `merge` gives for `batch` cut into waves of `wave` records merged in turn.
+fn merge_waves(l: &mut Ledger, batch: &[wire::SignedRecord], wave: usize, seed: u64) -> Changes {
+    let mut total = Changes::default();
+    for (i, w) in batch.chunks(wave.max(1)).enumerate() {
+        total.append(l.merge(w.to_vec(), &mut testkit::rng(seed + i as u64)));
+    }
+    total.orphaned.retain(|id| l.orphans.contains(id));
+    total
+}
+
+/// Merges `first` then `second` sequentially (wave by wave, and whole), then in parallel
+/// under pools of 1, 2 and 4 threads, and compares every change, the digest and the RNG
+/// left to the caller.
 fn assert_same_as_sequential(
     spec: &ChainSpec,
     first: &[wire::SignedRecord],
@@ -93,9 +104,13 @@ fn assert_same_as_sequential(
 ) -> Result<(), TestCaseError> {
     let mut reference = Ledger::new(spec.clone()).expect("spec");
     let expected = [
-        reference.merge(first.to_vec(), &mut testkit::rng(1)),
-        reference.merge(second.to_vec(), &mut testkit::rng(2)),
+        merge_waves(&mut reference, first, config.wave, 100),
+        merge_waves(&mut reference, second, config.wave, 200),
     ];
+    let mut whole = Ledger::new(spec.clone()).expect("spec");
+    whole.merge(first.to_vec(), &mut testkit::rng(1));
+    whole.merge(second.to_vec(), &mut testkit::rng(2));
+    prop_assert_eq!(reference.state_digest(), whole.state_digest());
     let mut rng_after = None;
     for threads in [1, 2, 4] {
         let mut l = Ledger::new(spec.clone()).expect("spec");
@@ -128,12 +143,14 @@ proptest! {
         split in 0usize..200,
         wave in 1usize..40,
         chunk in 1usize..24,
+        min_chunk in 0usize..8,
     ) {
         let (spec, batch) = hostile_batch(seed, 60);
         let (first, second) = batch.split_at(split.min(batch.len()));
         // The second merge meets records the first one admitted, refused or orphaned.
         let second: Vec<_> = second.iter().chain(first.iter().take(20)).cloned().collect();
-        assert_same_as_sequential(&spec, first, &second, &ParallelConfig { wave, chunk })?;
+        let config = ParallelConfig { wave, chunk, min_chunk };
+        assert_same_as_sequential(&spec, first, &second, &config)?;
     }
 }
 
@@ -141,7 +158,11 @@ proptest! {
 fn hostile_records_get_their_own_verdicts() {
     let (spec, batch) = hostile_batch(5, 60);
     let mut l = Ledger::new(spec.clone()).expect("spec");
-    let config = ParallelConfig { wave: 16, chunk: 5 };
+    let config = ParallelConfig {
+        wave: 16,
+        chunk: 5,
+        min_chunk: 2,
+    };
     let c = pool(2).install(|| l.merge_parallel_with(batch.clone(), &config, &mut testkit::rng(3)));
     let reasons: Vec<&Reject> = c.refused.iter().map(|(_, r)| r).collect();
     for want in [

@@ -80,4 +80,18 @@ impl Changes {
     pub fn is_empty(&self) -> bool {
         *self == Changes::default()
     }
+
+    /// Adds what a later operation changed. The caller filters `orphaned` afterwards:
+    /// a record orphaned by one operation may have entered in a later one.
+    #[cfg(feature = "parallel")]
+    pub(crate) fn append(&mut self, later: Changes) {
+        self.added.extend(later.added);
+        self.canonical.extend(later.canonical);
+        self.voided.extend(later.voided);
+        self.conflicts.extend(later.conflicts);
+        self.orphaned.extend(later.orphaned);
+        self.evicted.extend(later.evicted);
+        self.refused.extend(later.refused);
+        self.known += later.known;
+    }
 }

@@ -500,6 +500,26 @@ fn orphans_wait_and_enter_in_any_order() {
 }
 
 #[test]
+fn a_broken_copy_of_a_dependency_leaves_its_orphans_waiting() {
+    let mut w = World::new(1);
+    let mut other = World::new(1);
+    let mint = other.mint(acct(1), 500);
+    let mut alice = other.wallet(1);
+    let pay = other.pay(&mut alice, acct(2), 10);
+    assert_eq!(w.apply(&pay).orphaned, vec![id(&pay)]);
+    // Anyone who saw the mint can send it with a broken signature: that copy is
+    // refused, and what waits for the mint keeps waiting for a good copy.
+    let mut broken = mint.clone();
+    broken.signature[10] ^= 1;
+    let c = w.apply(&broken);
+    assert_eq!(c.refused, vec![(id(&mint), Reject::BadSignature)]);
+    assert_eq!(w.ledger.orphan_count(), 1);
+    let c = w.apply(&mint);
+    assert_eq!(c.added, vec![id(&mint), id(&pay)]);
+    assert_eq!(w.ledger.state_digest(), other.ledger.state_digest());
+}
+
+#[test]
 fn orphan_pool_is_bounded_oldest_first() {
     let w = World::new(1);
     let mut l = Ledger::with_set(

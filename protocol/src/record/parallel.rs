@@ -1,16 +1,14 @@
 //! Signature checks spread over rayon's thread pool, with the verdicts of the sequential
-//! path. A batch is cut into waves of consecutive records (a wave is checked while the
-//! one before it is admitted); a wave's records are sorted by signer and cut into
-//! chunks, each checked as one batch equation, so a signer's records share an equation
-//! and its key costs the equation once per wave, not once per chunk. Every chunk draws
-//! its coefficients from its own generator, seeded from the caller's RNG in chunk order
-//! before any check starts: what the caller's RNG yields, which records share an
-//! equation, and every verdict are the same whatever the number of threads.
+//! path. Records are sorted by signer and cut into chunks, each checked as one batch
+//! equation, so a signer's records share an equation and its key costs the equation
+//! once, not once per chunk. Every chunk draws its coefficients from its own generator,
+//! seeded in chunk order from one seed the caller draws: which records share an
+//! equation and every verdict are the same whatever the number of threads.
 
 use std::collections::HashMap;
 
 use rand_chacha::ChaCha20Rng;
-use rand_core::{CryptoRng, SeedableRng};
+use rand_core::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 use super::Parsed;
@@ -18,87 +16,85 @@ use super::verify::{self, Item, check_key, signing_message};
 use crate::chain::ChainId;
 use crate::reject::Reject;
 
+/// Batch equations a wave is cut into when its records allow: enough for as many
+/// threads to share the wave.
+const EQUATIONS_PER_WAVE: usize = 8;
+
 /// How a parallel merge cuts its batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParallelConfig {
-    /// Records per wave: the unit that is checked while the previous one is admitted.
+    /// Records per wave: a wave is parsed and checked while the one before it is taken
+    /// into the ledger.
     pub wave: usize,
     /// Most signatures in one batch equation.
     pub chunk: usize,
+    /// Fewest signatures in one batch equation, unless there are fewer to check (smaller
+    /// equations cost more per signature); a batch no larger is merged by `merge`.
+    pub min_chunk: usize,
 }
 
 impl Default for ParallelConfig {
-    /// Waves of 16 384 records in chunks of at most 2 048: chunks small enough to keep
-    /// every thread busy, waves large enough that a signer's records in one wave share
-    /// an equation.
+    /// Waves of 16 384 records in equations of 256 to 2 048 signatures: equations small
+    /// enough to keep every thread busy, waves large enough that a signer's records in
+    /// one wave share an equation.
     fn default() -> Self {
         ParallelConfig {
             wave: 16_384,
             chunk: 2_048,
+            min_chunk: 256,
         }
     }
 }
 
-/// One batch equation: positions within its wave, sorted by signer key, and its seed.
+impl ParallelConfig {
+    /// Signatures per equation for `n` signatures: an eighth of them, within the bounds.
+    pub(crate) fn chunk_for(&self, n: usize) -> usize {
+        n.div_ceil(EQUATIONS_PER_WAVE)
+            .max(self.min_chunk)
+            .min(self.chunk)
+            .max(1)
+    }
+}
+
+/// One batch equation: indexes into the records it checks, sorted by signer key, and
+/// its generator's seed.
 struct Chunk {
     positions: Vec<usize>,
     seed: [u8; 32],
 }
 
-/// A run of consecutive records of a batch and the chunks that check them.
-pub(crate) struct Wave {
-    len: usize,
-    chunks: Vec<Chunk>,
-}
-
-impl Wave {
-    /// How many records the wave holds.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-}
-
-/// Cuts records with these signer keys into waves and chunks, drawing every chunk's seed
-/// from `rng` in order.
-pub(crate) fn plan<R: CryptoRng>(
-    keys: &[&[u8; 32]],
-    config: &ParallelConfig,
-    rng: &mut R,
-) -> Vec<Wave> {
-    let (wave, chunk) = (config.wave.max(1), config.chunk.max(1));
-    keys.chunks(wave)
-        .map(|wave_keys| {
-            let mut order: Vec<usize> = (0..wave_keys.len()).collect();
-            order.sort_by_key(|&i| (wave_keys[i], i));
-            let chunks = order
-                .chunks(chunk)
-                .map(|positions| {
-                    let mut seed = [0u8; 32];
-                    rng.fill_bytes(&mut seed);
-                    Chunk {
-                        positions: positions.to_vec(),
-                        seed,
-                    }
-                })
-                .collect();
-            Wave {
-                len: wave_keys.len(),
-                chunks,
+/// Cuts records with these signer keys into chunks of at most `chunk`, sorted by key,
+/// each seeded in order from a generator seeded with `seed`.
+fn chunks(keys: &[&[u8; 32]], chunk: usize, seed: [u8; 32]) -> Vec<Chunk> {
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by_key(|&i| (keys[i], i));
+    let mut seeds = ChaCha20Rng::from_seed(seed);
+    order
+        .chunks(chunk.max(1))
+        .map(|positions| {
+            let mut seed = [0u8; 32];
+            seeds.fill_bytes(&mut seed);
+            Chunk {
+                positions: positions.to_vec(),
+                seed,
             }
         })
         .collect()
 }
 
-/// Checks the signatures of one wave's records on rayon's pool; verdicts in wave order,
-/// each the one [`Parsed::verify`] gives. `keys` holds the verdicts on their signer keys.
-pub(crate) fn verify_wave(
-    wave: &Wave,
-    records: &[Parsed],
+/// Checks the signatures of `records` on rayon's pool, in equations sized by `config`
+/// and seeded from `seed`; verdicts in the order given, each the one [`Parsed::verify`]
+/// gives. `keys` holds the verdicts on the signer keys.
+pub(crate) fn verify_all(
+    records: &[&Parsed],
     chain: &ChainId,
     keys: &HashMap<[u8; 32], Result<(), Reject>>,
+    config: &ParallelConfig,
+    seed: [u8; 32],
 ) -> Vec<Result<(), Reject>> {
-    let per_chunk: Vec<Vec<Result<(), Reject>>> = wave
-        .chunks
+    let signers: Vec<&[u8; 32]> = records.iter().map(|p| p.key()).collect();
+    let plan = chunks(&signers, config.chunk_for(records.len()), seed);
+    let per_chunk: Vec<Vec<Result<(), Reject>>> = plan
         .par_iter()
         .map(|c| {
             let msgs: Vec<Vec<u8>> = c
@@ -123,7 +119,7 @@ pub(crate) fn verify_wave(
         })
         .collect();
     let mut verdicts = vec![Ok(()); records.len()];
-    for (c, vs) in wave.chunks.iter().zip(per_chunk) {
+    for (c, vs) in plan.iter().zip(per_chunk) {
         for (&i, v) in c.positions.iter().zip(vs) {
             verdicts[i] = v;
         }
@@ -134,35 +130,41 @@ pub(crate) fn verify_wave(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit;
 
     #[test]
-    fn plan_covers_every_record_once_sorted_by_key_within_chunks() {
+    fn equations_are_an_eighth_of_a_wave_within_bounds() {
+        let c = ParallelConfig::default();
+        assert_eq!(c.chunk_for(100), 256);
+        assert_eq!(c.chunk_for(4_096), 512);
+        assert_eq!(c.chunk_for(16_384), 2_048);
+        assert_eq!(c.chunk_for(100_000), 2_048);
+        let tiny = ParallelConfig {
+            wave: 5,
+            chunk: 0,
+            min_chunk: 0,
+        };
+        assert_eq!(tiny.chunk_for(5), 1);
+    }
+
+    #[test]
+    fn chunks_cover_every_record_once_sorted_by_key() {
         let keys: Vec<[u8; 32]> = (0..23u8).map(|i| [i % 5; 32]).collect();
         let refs: Vec<&[u8; 32]> = keys.iter().collect();
-        let config = ParallelConfig { wave: 10, chunk: 4 };
-        let waves = plan(&refs, &config, &mut testkit::rng(1));
-        assert_eq!(
-            waves.iter().map(Wave::len).collect::<Vec<_>>(),
-            vec![10, 10, 3]
+        let plan = chunks(&refs, 4, [9; 32]);
+        assert_eq!(plan.len(), 6);
+        assert!(plan.iter().all(|c| c.positions.len() <= 4));
+        let order: Vec<usize> = plan.iter().flat_map(|c| c.positions.clone()).collect();
+        assert!(
+            order
+                .windows(2)
+                .all(|p| (keys[p[0]], p[0]) < (keys[p[1]], p[1]))
         );
-        for w in &waves {
-            let mut seen: Vec<usize> = w.chunks.iter().flat_map(|c| c.positions.clone()).collect();
-            assert!(w.chunks.iter().all(|c| c.positions.len() <= 4));
-            seen.sort();
-            assert_eq!(seen, (0..w.len()).collect::<Vec<_>>());
-        }
-        let first = &waves[0].chunks[0].positions;
-        assert!(first.windows(2).all(|p| keys[p[0]] <= keys[p[1]]));
-        let seeds: Vec<[u8; 32]> = waves
-            .iter()
-            .flat_map(|w| w.chunks.iter().map(|c| c.seed))
-            .collect();
-        let again: Vec<[u8; 32]> = plan(&refs, &config, &mut testkit::rng(1))
-            .iter()
-            .flat_map(|w| w.chunks.iter().map(|c| c.seed).collect::<Vec<_>>())
-            .collect();
-        assert_eq!(seeds, again, "seeds follow from the caller's RNG alone");
-        assert_eq!(seeds.len(), 3 + 3 + 1);
+        let mut all = order.clone();
+        all.sort();
+        assert_eq!(all, (0..23).collect::<Vec<_>>());
+        let seeds: Vec<[u8; 32]> = plan.iter().map(|c| c.seed).collect();
+        let again: Vec<[u8; 32]> = chunks(&refs, 4, [9; 32]).iter().map(|c| c.seed).collect();
+        assert_eq!(seeds, again, "seeds follow from the caller's seed alone");
+        assert_ne!(seeds[0], seeds[1]);
     }
 }
