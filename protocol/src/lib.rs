@@ -7,6 +7,7 @@ pub mod chain;
 pub mod id;
 pub mod issuer;
 pub mod ledger;
+pub(crate) mod maps;
 pub mod policy;
 pub mod radio;
 pub mod record;

@@ -2,11 +2,12 @@
 //! checkpoints and the governing one, the canonical chain (where a fork voids every
 //! branch unless the governing checkpoint decides), revocation, and each record's status.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Entry, Parent, Status, VoidReason};
 use crate::chain::ChainSpec;
 use crate::id::{AccountId, RecordId};
+use crate::maps::{Ids, Map};
 use crate::record::{Checkpoint, Kind};
 
 /// Where an account's canonical walk ended: the next canonical record would sit at
@@ -41,7 +42,7 @@ pub struct Totals {
 #[derive(Default)]
 pub struct Account {
     /// Records signed by this account, by seq.
-    pub by_seq: BTreeMap<u64, Vec<RecordId>>,
+    pub by_seq: BTreeMap<u64, Ids>,
     /// Issuer checkpoints of this account.
     pub checkpoints: Vec<RecordId>,
     /// Issuer revocations of this account.
@@ -65,7 +66,7 @@ pub struct Walk {
     pub statuses: Vec<(RecordId, Status)>,
 }
 
-fn checkpoint_of<'a>(entries: &'a HashMap<RecordId, Entry>, id: &RecordId) -> &'a Checkpoint {
+fn checkpoint_of<'a>(entries: &'a Map<RecordId, Entry>, id: &RecordId) -> &'a Checkpoint {
     entries[id]
         .record
         .body()
@@ -75,7 +76,7 @@ fn checkpoint_of<'a>(entries: &'a HashMap<RecordId, Entry>, id: &RecordId) -> &'
 
 impl Account {
     /// The revocation bound for a given governing checkpoint.
-    fn bound(&self, entries: &HashMap<RecordId, Entry>, governing_seq: u64) -> Option<u64> {
+    fn bound(&self, entries: &Map<RecordId, Entry>, governing_seq: u64) -> Option<u64> {
         self.revokes
             .iter()
             .filter_map(|r| match &entries[r].record.body().kind {
@@ -87,12 +88,7 @@ impl Account {
     }
 
     /// Derives the account's chain and every record's status from the set alone.
-    pub fn walk(
-        &self,
-        me: AccountId,
-        spec: &ChainSpec,
-        entries: &HashMap<RecordId, Entry>,
-    ) -> Walk {
+    pub fn walk(&self, me: AccountId, spec: &ChainSpec, entries: &Map<RecordId, Entry>) -> Walk {
         let governing = self.governing(me, spec, entries);
         let g = governing.map(|g| checkpoint_of(entries, &g));
         let revoke_bound = self.bound(entries, g.map_or(0, |c| c.at_seq));
@@ -122,7 +118,6 @@ impl Account {
         let mut cur = Some(Parent::Genesis);
         let mut end: Option<Frontier> = None;
         let mut next = 1u64;
-        let empty = Vec::new();
         for k in seqs {
             if k > next {
                 if let Some(p) = cur.take() {
@@ -133,7 +128,7 @@ impl Account {
                     });
                 }
             }
-            let recs = self.by_seq.get(&k).unwrap_or(&empty);
+            let recs: &[RecordId] = self.by_seq.get(&k).map_or(&[], |v| v.as_slice());
             let parent_of = |r: &RecordId| entries[r].parent;
             if let Some(&settled) = path.get(&k) {
                 for r in recs {
@@ -211,7 +206,7 @@ impl Account {
         &self,
         me: AccountId,
         spec: &ChainSpec,
-        entries: &HashMap<RecordId, Entry>,
+        entries: &Map<RecordId, Entry>,
     ) -> Option<RecordId> {
         let effective = self.effective(me, entries);
         self.checkpoints
@@ -234,12 +229,8 @@ impl Account {
     /// Which checkpoints are effective: previous effective or empty, head (where known)
     /// the account's transfer at `at_seq` with at least the settled balance, and head
     /// descending from the previous checkpoint's head (where both are known).
-    fn effective(
-        &self,
-        me: AccountId,
-        entries: &HashMap<RecordId, Entry>,
-    ) -> HashMap<RecordId, bool> {
-        let mut memo: HashMap<RecordId, bool> = HashMap::new();
+    fn effective(&self, me: AccountId, entries: &Map<RecordId, Entry>) -> Map<RecordId, bool> {
+        let mut memo: Map<RecordId, bool> = Map::default();
         for &start in &self.checkpoints {
             let mut stack = vec![start];
             while let Some(&top) = stack.last() {
@@ -268,7 +259,7 @@ impl Account {
 
 /// Where the head is in the set: it is the account's transfer at `at_seq`, and the
 /// settled balance is not above the head's.
-fn head_fits(me: AccountId, c: &Checkpoint, entries: &HashMap<RecordId, Entry>) -> bool {
+fn head_fits(me: AccountId, c: &Checkpoint, entries: &Map<RecordId, Entry>) -> bool {
     let Some(h) = entries.get(&c.head) else {
         return true;
     };
@@ -281,12 +272,7 @@ fn head_fits(me: AccountId, c: &Checkpoint, entries: &HashMap<RecordId, Entry>) 
 
 /// Where both heads are in the set: `c`'s head descends from `p`'s. Undetermined (a
 /// record on the way is missing) counts as descending: nothing in the set refutes it.
-fn descends(
-    me: AccountId,
-    c: &Checkpoint,
-    p: &Checkpoint,
-    entries: &HashMap<RecordId, Entry>,
-) -> bool {
+fn descends(me: AccountId, c: &Checkpoint, p: &Checkpoint, entries: &Map<RecordId, Entry>) -> bool {
     if !entries.contains_key(&c.head) || !entries.contains_key(&p.head) {
         return true;
     }

@@ -105,7 +105,7 @@ impl<S: RecordSet> Ledger<S> {
     }
 
     fn conflict_at(&self, account: AccountId, seq: u64) -> Conflict {
-        let mut records = self.accounts[&account].by_seq[&seq].clone();
+        let mut records = self.accounts[&account].by_seq[&seq].to_vec();
         records.sort();
         Conflict {
             account,

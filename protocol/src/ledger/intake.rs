@@ -3,11 +3,10 @@
 //! record's dependencies are in the set and looks only at its own ancestry, so every
 //! node reaches the same verdict.
 
-use std::collections::{HashMap, HashSet};
-
 use super::{Entry, Parent, Window};
 use crate::chain::ChainSpec;
 use crate::id::RecordId;
+use crate::maps::{Ids, Map, set_with_capacity};
 use crate::record::{Body, Kind};
 use crate::reject::Reject;
 
@@ -80,12 +79,13 @@ pub fn check_alone(body: &Body, spec: &ChainSpec) -> Result<(), Reject> {
 }
 
 /// The records that must be in the set before this one may enter.
-pub fn dependencies(body: &Body) -> Vec<RecordId> {
-    match &body.kind {
-        Kind::Transfer(t) => body.prev.iter().chain(t.claims.iter()).copied().collect(),
-        Kind::Checkpoint(c) => c.previous.iter().copied().collect(),
-        Kind::Mint(_) | Kind::Revoke(_) => Vec::new(),
-    }
+pub fn dependencies(body: &Body) -> impl Iterator<Item = &RecordId> {
+    let (first, rest): (Option<&RecordId>, &[RecordId]) = match &body.kind {
+        Kind::Transfer(t) => (body.prev.as_ref(), &t.claims),
+        Kind::Checkpoint(c) => (c.previous.as_ref(), &[]),
+        Kind::Mint(_) | Kind::Revoke(_) => (None, &[]),
+    };
+    first.into_iter().chain(rest)
 }
 
 /// What step 2 derives about an admitted record.
@@ -101,9 +101,9 @@ pub struct Rules<'a> {
     /// The network's genesis spec.
     pub spec: &'a ChainSpec,
     /// The records in the set.
-    pub entries: &'a HashMap<RecordId, Entry>,
+    pub entries: &'a Map<RecordId, Entry>,
     /// claimed id -> records in the set that claim it.
-    pub claimers: &'a HashMap<RecordId, Vec<RecordId>>,
+    pub claimers: &'a Map<RecordId, Ids>,
 }
 
 /// Step 2: the chain rules, evaluated on the record's own ancestry (all in the set).
@@ -168,7 +168,7 @@ fn check_transfer(
     };
 
     // Rule 2: claims name payments to the signer, none twice since the last checkpoint.
-    let mut seen = HashSet::with_capacity(t.claims.len());
+    let mut seen = set_with_capacity(t.claims.len());
     let mut claimed: u64 = 0;
     for c in &t.claims {
         if !seen.insert(*c) {
@@ -242,7 +242,7 @@ fn in_window_ancestry(
     y: RecordId,
     parent: Parent,
     start: u64,
-    entries: &HashMap<RecordId, Entry>,
+    entries: &Map<RecordId, Entry>,
 ) -> bool {
     let Some(ye) = entries.get(&y) else {
         return false;

@@ -29,7 +29,7 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use rand_core::CryptoRng;
@@ -45,6 +45,7 @@ pub use view::{AccountView, Lookup, Tip};
 
 use crate::chain::{ChainId, ChainSpec, SpecError};
 use crate::id::{AccountId, RecordId};
+use crate::maps::{Ids, Map, set_with_capacity};
 use crate::record::verify::Verifier;
 use crate::record::{self, Kind, Record};
 use crate::reject::Reject;
@@ -119,14 +120,14 @@ pub struct Ledger<S: RecordSet = NativeSet> {
     chain_id: ChainId,
     verifier: Verifier,
     set: S,
-    entries: HashMap<RecordId, Entry>,
+    entries: Map<RecordId, Entry>,
     accounts: BTreeMap<AccountId, Account>,
     /// claimed id -> records in the set that claim it.
-    claimers: HashMap<RecordId, Vec<RecordId>>,
+    claimers: Map<RecordId, Ids>,
     /// head id -> checkpoints naming it.
-    heads: HashMap<RecordId, Vec<RecordId>>,
+    heads: Map<RecordId, Vec<RecordId>>,
     /// Received payments (transfers and mints) by recipient.
-    received: HashMap<AccountId, Vec<RecordId>>,
+    received: Map<AccountId, Vec<RecordId>>,
     /// (account, seq) holding more than one record.
     forks: BTreeSet<(AccountId, u64)>,
     orphans: OrphanPool,
@@ -157,11 +158,11 @@ impl<S: RecordSet> Ledger<S> {
             spec,
             chain_id,
             set,
-            entries: HashMap::new(),
+            entries: Map::default(),
             accounts: BTreeMap::new(),
-            claimers: HashMap::new(),
-            heads: HashMap::new(),
-            received: HashMap::new(),
+            claimers: Map::default(),
+            heads: Map::default(),
+            received: Map::default(),
             forks: BTreeSet::new(),
             orphans: OrphanPool::new(config.max_orphans),
             refused: RefusedCache::new(config.max_refused),
@@ -253,10 +254,11 @@ impl<S: RecordSet> Ledger<S> {
     /// Records already known are skipped before any signature check. `rng` draws the
     /// batch verifier's coefficients and must be unpredictable to signers.
     pub fn merge<R: CryptoRng>(&mut self, batch: Vec<wire::SignedRecord>, rng: &mut R) -> Changes {
+        self.reserve(batch.len());
         let mut parsed = Vec::with_capacity(batch.len());
         // Copies within the batch are told apart by signature too: a copy with a broken
         // signature must not hide a good copy of the same body that comes after it.
-        let mut seen = HashSet::with_capacity(batch.len());
+        let mut seen = set_with_capacity(batch.len());
         for signed in batch {
             let id = RecordId::of_body(&signed.body);
             if self.is_known(&id) || !seen.insert((id, signed.signature.clone())) {
@@ -281,6 +283,7 @@ impl<S: RecordSet> Ledger<S> {
     /// Merges records whose signatures were verified before (a store replaying what it
     /// acknowledged): everything else is checked as usual.
     pub fn merge_verified(&mut self, records: Vec<Record>) -> Changes {
+        self.reserve(records.len());
         for r in records {
             if self.is_known(&r.id()) {
                 self.changes.known += 1;
@@ -292,6 +295,14 @@ impl<S: RecordSet> Ledger<S> {
             }
         }
         self.finish()
+    }
+
+    /// Room for `n` more records, so a large merge does not grow its tables step by step.
+    fn reserve(&mut self, n: usize) {
+        self.entries.reserve(n);
+        self.pending.reserve(n);
+        self.changes.added.reserve(n);
+        self.changes.canonical.reserve(n);
     }
 
     fn parse_alone(
@@ -318,13 +329,13 @@ impl<S: RecordSet> Ledger<S> {
         let mut queue = VecDeque::new();
         while let Some(r) = first.take().or_else(|| queue.pop_front()) {
             let id = r.id();
-            let deps = intake::dependencies(r.body());
-            if let Some(bad) = deps.iter().find(|d| self.refused.get(d).is_some()) {
+            if let Some(bad) =
+                intake::dependencies(r.body()).find(|d| self.refused.get(d).is_some())
+            {
                 self.refuse(id, Reject::DependsOnRefused { id: *bad });
                 continue;
             }
-            let mut missing: Vec<RecordId> = deps
-                .iter()
+            let mut missing: Vec<RecordId> = intake::dependencies(r.body())
                 .filter(|d| !self.entries.contains_key(d))
                 .copied()
                 .collect();
@@ -348,6 +359,10 @@ impl<S: RecordSet> Ledger<S> {
                 Err(e) => self.refuse(id, e),
                 Ok(admitted) => {
                     self.enter(r, admitted);
+                    // Settled now, while the record and its neighbours are in cache: a
+                    // pass over a large batch's records at the end would miss on each.
+                    // The derived state is a function of the set, so when does not matter.
+                    self.settle();
                     queue.extend(self.orphans.arrived(&id));
                 }
             }

@@ -1,19 +1,20 @@
 //! Records that passed the checks they can pass alone but wait for dependencies: kept
 //! outside the set (not relayed, not in the digest), bounded, oldest evicted first.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use crate::id::RecordId;
+use crate::maps::Map;
 use crate::record::Record;
 
 /// The bounded pool of records waiting for dependencies.
 pub struct OrphanPool {
     max: usize,
-    waiting: HashMap<RecordId, Orphan>,
+    waiting: Map<RecordId, Orphan>,
     /// Arrival order, for eviction; may hold ids already gone.
     order: VecDeque<RecordId>,
     /// dependency id -> orphans that wait for it; may hold ids already gone.
-    dependents: HashMap<RecordId, Vec<RecordId>>,
+    dependents: Map<RecordId, Vec<RecordId>>,
 }
 
 struct Orphan {
@@ -26,9 +27,9 @@ impl OrphanPool {
     pub fn new(max: usize) -> Self {
         OrphanPool {
             max: max.max(1),
-            waiting: HashMap::new(),
+            waiting: Map::default(),
             order: VecDeque::new(),
-            dependents: HashMap::new(),
+            dependents: Map::default(),
         }
     }
 

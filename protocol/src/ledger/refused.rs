@@ -1,15 +1,16 @@
 //! Ids of refused records, remembered for a while (bounded, oldest forgotten first) so
 //! they are neither verified nor fetched again.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use crate::id::RecordId;
+use crate::maps::Map;
 use crate::reject::Reject;
 
 /// A bounded memory of refusals.
 pub struct RefusedCache {
     max: usize,
-    reasons: HashMap<RecordId, Reject>,
+    reasons: Map<RecordId, Reject>,
     order: VecDeque<RecordId>,
 }
 
@@ -18,7 +19,7 @@ impl RefusedCache {
     pub fn new(max: usize) -> Self {
         RefusedCache {
             max: max.max(1),
-            reasons: HashMap::new(),
+            reasons: Map::default(),
             order: VecDeque::new(),
         }
     }

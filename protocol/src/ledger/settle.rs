@@ -6,13 +6,13 @@
 //! something it claimed changed.
 
 use super::account::Frontier;
-use super::{Ledger, Parent, RecordSet, Status, VoidReason};
+use super::{Entry, Ledger, Parent, RecordSet, Status, VoidReason};
 use crate::id::{AccountId, RecordId};
 use crate::record::Kind;
 
 /// What a record adds to others' totals: incoming for its recipient while canonical and
 /// unclaimed, debt for its signer while void and claimed.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 struct Contribution {
     incoming: Option<(AccountId, i128)>,
     debt: Option<(AccountId, i128)>,
@@ -162,15 +162,16 @@ impl<S: RecordSet> Ledger<S> {
 
     /// Sets a record's status and carries the consequences to others' totals.
     pub(super) fn set_status(&mut self, id: RecordId, new: Status) {
-        let old = self.entries[&id].status;
+        let e = self.entries.get_mut(&id).expect("in set");
+        let old = e.status;
         if old == Some(new) {
             return;
         }
-        let before = self.contribution(id);
-        self.entries.get_mut(&id).expect("in set").status = Some(new);
-        let after = self.contribution(id);
-        self.apply(before, -1);
-        self.apply(after, 1);
+        let before = contribution(e);
+        e.status = Some(new);
+        let after = contribution(e);
+        let record = e.record.clone();
+        self.apply_change(before, after);
 
         let was_canonical = old == Some(Status::Canonical);
         let is_canonical = new == Status::Canonical;
@@ -179,20 +180,18 @@ impl<S: RecordSet> Ledger<S> {
         } else if was_canonical {
             self.changes.voided.push(id);
         }
-        let record = self.entries[&id].record.clone();
         if was_canonical != is_canonical {
             if let Kind::Transfer(t) = &record.body().kind {
                 for c in &t.claims {
-                    let before = self.contribution(*c);
                     let x = self.entries.get_mut(c).expect("claims are in the set");
+                    let before = contribution(x);
                     if is_canonical {
                         x.canonical_claimers += 1;
                     } else {
                         x.canonical_claimers -= 1;
                     }
-                    let after = self.contribution(*c);
-                    self.apply(before, -1);
-                    self.apply(after, 1);
+                    let after = contribution(x);
+                    self.apply_change(before, after);
                 }
             }
         }
@@ -211,21 +210,11 @@ impl<S: RecordSet> Ledger<S> {
         }
     }
 
-    fn contribution(&self, id: RecordId) -> Contribution {
-        let e = &self.entries[&id];
-        let Some(status) = e.status else {
-            return Contribution::default();
-        };
-        let body = e.record.body();
-        let Some((to, amount)) = body.payment() else {
-            return Contribution::default();
-        };
-        let amount = i128::from(amount);
-        let claimed = e.canonical_claimers > 0;
-        Contribution {
-            incoming: (status == Status::Canonical && !claimed).then_some((to, amount)),
-            debt: (matches!(body.kind, Kind::Transfer(_)) && !status.is_canonical() && claimed)
-                .then_some((body.signer, amount)),
+    /// Moves others' totals from what a record contributed to what it contributes now.
+    fn apply_change(&mut self, before: Contribution, after: Contribution) {
+        if before != after {
+            self.apply(before, -1);
+            self.apply(after, 1);
         }
     }
 
@@ -236,5 +225,23 @@ impl<S: RecordSet> Ledger<S> {
         if let Some((who, amount)) = c.debt {
             self.accounts.entry(who).or_default().totals.debt += sign * amount;
         }
+    }
+}
+
+/// What a record in the set contributes to others' totals, given its status.
+fn contribution(e: &Entry) -> Contribution {
+    let Some(status) = e.status else {
+        return Contribution::default();
+    };
+    let body = e.record.body();
+    let Some((to, amount)) = body.payment() else {
+        return Contribution::default();
+    };
+    let amount = i128::from(amount);
+    let claimed = e.canonical_claimers > 0;
+    Contribution {
+        incoming: (status == Status::Canonical && !claimed).then_some((to, amount)),
+        debt: (matches!(body.kind, Kind::Transfer(_)) && !status.is_canonical() && claimed)
+            .then_some((body.signer, amount)),
     }
 }

@@ -1,11 +1,10 @@
 //! Read-only views of the derived state, for the audit, the policy and wallets.
 
-use std::collections::HashSet;
-
 use serde::Serialize;
 
 use super::{Ledger, Parent, RecordSet, Status, Window};
 use crate::id::{AccountId, RecordId};
+use crate::maps::{Set, set_with_capacity};
 use crate::record::{Kind, Record};
 use crate::reject::Reject;
 
@@ -101,7 +100,7 @@ impl<S: RecordSet> Ledger<S> {
             revoked_after: a.revoke_bound,
             frozen: a.frontier.forked,
             next_seq,
-            records: a.by_seq.values().map(Vec::len).sum(),
+            records: a.by_seq.values().map(|ids| ids.len()).sum(),
         })
     }
 
@@ -223,7 +222,7 @@ impl<S: RecordSet> Ledger<S> {
     /// last: dependencies first, as a proof bundle or a sync must send them.
     pub fn closure(&self, id: &RecordId, have: impl Fn(&RecordId) -> bool) -> Vec<&Record> {
         let mut out = Vec::new();
-        let mut done = HashSet::new();
+        let mut done = Set::default();
         // Iterative post-order: a record is emitted after all its dependencies.
         let mut stack = vec![(*id, false)];
         while let Some((x, expanded)) = stack.pop() {
@@ -257,8 +256,8 @@ impl<S: RecordSet> Ledger<S> {
     /// The records of `ids` that the set holds, dependencies first (a dependency outside
     /// `ids` is left out: the receiver has it, or asks for it).
     pub fn in_dependency_order(&self, ids: &[RecordId]) -> Vec<&Record> {
-        let wanted: HashSet<RecordId> = ids.iter().copied().collect();
-        let mut done: HashSet<RecordId> = HashSet::with_capacity(ids.len());
+        let wanted: Set<RecordId> = ids.iter().copied().collect();
+        let mut done: Set<RecordId> = set_with_capacity(ids.len());
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             for r in self.closure(id, |x| !wanted.contains(x) || done.contains(x)) {
@@ -272,7 +271,7 @@ impl<S: RecordSet> Ledger<S> {
     /// Every record of the set in an order that puts dependencies first.
     pub fn records_in_dependency_order(&self) -> Vec<&Record> {
         let mut out = Vec::with_capacity(self.entries.len());
-        let mut done: HashSet<RecordId> = HashSet::with_capacity(self.entries.len());
+        let mut done: Set<RecordId> = set_with_capacity(self.entries.len());
         for id in self.set.ids() {
             for r in self.closure(&id, |x| done.contains(x)) {
                 done.insert(r.id());

@@ -5,8 +5,6 @@
 //! seeded in chunk order from one seed the caller draws: which records share an
 //! equation and every verdict are the same whatever the number of threads.
 
-use std::collections::HashMap;
-
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use rayon::prelude::*;
@@ -14,6 +12,7 @@ use rayon::prelude::*;
 use super::Parsed;
 use super::verify::{self, Item, check_key, signing_message};
 use crate::chain::ChainId;
+use crate::maps::Map;
 use crate::reject::Reject;
 
 /// Batch equations a wave is cut into when its records allow: enough for as many
@@ -88,7 +87,7 @@ fn chunks(keys: &[&[u8; 32]], chunk: usize, seed: [u8; 32]) -> Vec<Chunk> {
 pub(crate) fn verify_all(
     records: &[&Parsed],
     chain: &ChainId,
-    keys: &HashMap<[u8; 32], Result<(), Reject>>,
+    keys: &Map<[u8; 32], Result<(), Reject>>,
     config: &ParallelConfig,
     seed: [u8; 32],
 ) -> Vec<Result<(), Reject>> {

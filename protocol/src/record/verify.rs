@@ -3,14 +3,13 @@
 //! keys and non-canonical encodings of the key, R and s: one verdict however a signature
 //! is checked, and the signature bytes are unique.
 
-use std::collections::HashMap;
-
 use curve25519_dalek::Scalar;
 use curve25519_dalek::edwards::CompressedEdwardsY;
 use ed25519_zebra::{Signature, VerificationKey, VerificationKeyBytes, batch};
 use rand_core::CryptoRng;
 
 use crate::chain::ChainId;
+use crate::maps::Map;
 use crate::reject::Reject;
 
 /// Domain separation: every signature covers this prefix, the chain id, then the body.
@@ -152,7 +151,7 @@ pub(crate) fn batch_with<R: CryptoRng>(
 /// checked once, not once per record.
 #[derive(Default)]
 struct KeyMemo {
-    seen: HashMap<[u8; 32], Result<(), Reject>>,
+    seen: Map<[u8; 32], Result<(), Reject>>,
 }
 
 impl KeyMemo {
@@ -224,9 +223,9 @@ impl Verifier {
     pub(crate) fn key_verdicts<'a>(
         &mut self,
         keys: impl Iterator<Item = &'a [u8; 32]>,
-    ) -> HashMap<[u8; 32], Result<(), Reject>> {
+    ) -> Map<[u8; 32], Result<(), Reject>> {
         use rayon::prelude::*;
-        let mut verdicts = HashMap::new();
+        let mut verdicts = Map::default();
         let mut new = Vec::new();
         for key in keys {
             if verdicts.contains_key(key) {
