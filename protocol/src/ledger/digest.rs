@@ -15,7 +15,9 @@ impl<S: RecordSet> Ledger<S> {
             let code = self.entries[&id].status.map_or(0xff, |s| s.code());
             h.update(&[code]);
         }
-        for (account, a) in &self.accounts {
+        let mut accounts: Vec<_> = self.accounts.iter().collect();
+        accounts.sort_unstable_by_key(|(k, _)| **k);
+        for (account, a) in accounts {
             h.update(&account.0);
             let t = a.totals;
             for v in [t.stated, t.shortfall, t.incoming, t.debt] {

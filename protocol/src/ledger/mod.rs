@@ -29,7 +29,7 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use rand_core::CryptoRng;
@@ -121,7 +121,9 @@ pub struct Ledger<S: RecordSet = NativeSet> {
     verifier: Verifier,
     set: S,
     entries: Map<RecordId, Entry>,
-    accounts: BTreeMap<AccountId, Account>,
+    /// Accounts by key; hashed, because intake looks several up per record (the digest
+    /// and the views sort the keys).
+    accounts: Map<AccountId, Account>,
     /// claimed id -> records in the set that claim it.
     claimers: Map<RecordId, Ids>,
     /// head id -> checkpoints naming it.
@@ -159,7 +161,7 @@ impl<S: RecordSet> Ledger<S> {
             chain_id,
             set,
             entries: Map::default(),
-            accounts: BTreeMap::new(),
+            accounts: Map::default(),
             claimers: Map::default(),
             heads: Map::default(),
             received: Map::default(),

@@ -1,10 +1,10 @@
 //! The record set behind the ledger: a grow-only set of valid records keyed by id. A
 //! small trait, so the native set and an Automerge-backed one can be measured side by side.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::id::RecordId;
+use crate::maps::Map;
 use crate::record::Record;
 
 /// A grow-only set of records, iterable in id order.
@@ -25,19 +25,78 @@ pub trait RecordSet {
     fn ids(&self) -> Box<dyn Iterator<Item = RecordId> + '_>;
 }
 
-/// The native set: an ordered map from id to record.
-#[derive(Default, Clone)]
+/// The native set: records in a hash map, and their ids in ascending order, sorted when
+/// asked for. Ids arriving between two listings wait unsorted and are merged in at the
+/// next one, so an insert costs a hash-map insert rather than an ordered-tree descent.
+#[derive(Default)]
 pub struct NativeSet {
-    records: BTreeMap<RecordId, Arc<Record>>,
+    records: Map<RecordId, Arc<Record>>,
+    order: Mutex<Order>,
+}
+
+/// The ids in ascending order as of the last listing, and those inserted since.
+#[derive(Default, Clone)]
+struct Order {
+    sorted: Arc<Vec<RecordId>>,
+    fresh: Vec<RecordId>,
+}
+
+impl Order {
+    /// Sorts the fresh ids into the listing.
+    fn catch_up(&mut self) -> Arc<Vec<RecordId>> {
+        if !self.fresh.is_empty() {
+            self.fresh.sort_unstable();
+            let old = &self.sorted;
+            let mut merged = Vec::with_capacity(old.len() + self.fresh.len());
+            let (mut a, mut b) = (old.iter().peekable(), self.fresh.iter().peekable());
+            while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+                if x <= y {
+                    merged.push(**x);
+                    a.next();
+                } else {
+                    merged.push(**y);
+                    b.next();
+                }
+            }
+            merged.extend(a.copied());
+            merged.extend(b.copied());
+            self.sorted = Arc::new(merged);
+            self.fresh.clear();
+        }
+        self.sorted.clone()
+    }
+}
+
+impl Clone for NativeSet {
+    fn clone(&self) -> Self {
+        NativeSet {
+            records: self.records.clone(),
+            order: Mutex::new(self.lock().clone()),
+        }
+    }
+}
+
+impl NativeSet {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Order> {
+        // The order holds no invariant a panic could break halfway: a poisoned lock is
+        // still a good listing.
+        self.order.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl RecordSet for NativeSet {
     fn insert(&mut self, record: Arc<Record>) -> bool {
-        use std::collections::btree_map::Entry;
-        match self.records.entry(record.id()) {
+        use std::collections::hash_map::Entry;
+        let id = record.id();
+        match self.records.entry(id) {
             Entry::Occupied(_) => false,
             Entry::Vacant(v) => {
                 v.insert(record);
+                self.order
+                    .get_mut()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .fresh
+                    .push(id);
                 true
             }
         }
@@ -56,6 +115,37 @@ impl RecordSet for NativeSet {
     }
 
     fn ids(&self) -> Box<dyn Iterator<Item = RecordId> + '_> {
-        Box::new(self.records.keys().copied())
+        let sorted = self.lock().catch_up();
+        Box::new((0..sorted.len()).map(move |i| sorted[i]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::parse;
+    use crate::testkit::World;
+
+    #[test]
+    fn ids_come_in_ascending_order_across_listings() {
+        let records: Vec<Record> = World::new(1)
+            .some_records(40)
+            .into_iter()
+            .map(|s| parse(s).expect("parses").into_trusted())
+            .collect();
+        let mut set = NativeSet::default();
+        let mut want = Vec::new();
+        for chunk in records.chunks(7) {
+            for r in chunk {
+                assert!(set.insert(Arc::new(r.clone())));
+                assert!(!set.insert(Arc::new(r.clone())));
+                want.push(r.id());
+            }
+            want.sort();
+            assert_eq!(set.ids().collect::<Vec<_>>(), want);
+        }
+        let copy = set.clone();
+        assert_eq!(copy.ids().collect::<Vec<_>>(), want);
+        assert_eq!(copy.len(), want.len());
     }
 }

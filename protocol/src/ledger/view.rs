@@ -106,10 +106,9 @@ impl<S: RecordSet> Ledger<S> {
 
     /// Every account the ledger knows, in key order.
     pub fn accounts(&self) -> Vec<AccountView> {
-        self.accounts
-            .keys()
-            .filter_map(|a| self.account(a))
-            .collect()
+        let mut keys: Vec<&AccountId> = self.accounts.keys().collect();
+        keys.sort_unstable();
+        keys.into_iter().filter_map(|a| self.account(a)).collect()
     }
 
     /// Where a record stands.
