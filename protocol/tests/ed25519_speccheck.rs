@@ -215,6 +215,7 @@ impl Owned {
         Item {
             key: &self.key,
             sig: &self.sig,
+            prefix: &[],
             msg: &self.msg,
         }
     }

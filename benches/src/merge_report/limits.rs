@@ -40,6 +40,7 @@ impl Signatures {
         Item {
             key: &self.keys[i],
             sig: &self.sigs[i],
+            prefix: &[],
             msg: &self.msgs[i],
         }
     }

@@ -7,15 +7,14 @@
 //! the same verdicts, changes and derived state whatever the number of threads, and by
 //! the ledger's laws the same derived state as merging the batch at once.
 
-use std::collections::HashSet;
-
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, SeedableRng};
 use rayon::prelude::*;
 
-use super::{Changes, Ledger, RecordSet, parse_alone};
+use super::{Changes, Ledger, RecordSet, Signature, parse_alone};
 use crate::chain::{ChainId, ChainSpec};
 use crate::id::RecordId;
+use crate::maps::set_with_capacity;
 use crate::record::Parsed;
 use crate::record::parallel::{self, ParallelConfig};
 use crate::record::verify::Verifier;
@@ -146,14 +145,14 @@ impl<S: RecordSet + Send> Ledger<S> {
 
     /// Merges one wave as [`Ledger::merge`] merges a batch, with what was done ahead.
     fn merge_wave(&mut self, ids: &[RecordId], slots: Vec<Slot>) -> Changes {
-        let mut seen = HashSet::with_capacity(ids.len());
+        let mut seen = set_with_capacity(ids.len());
         let mut checked = Vec::with_capacity(ids.len());
         for (id, slot) in ids.iter().zip(slots) {
             let signature = match &slot {
                 Slot::Ahead { signature, .. } => signature,
                 Slot::Known(s) => &s.signature,
             };
-            if self.is_known(id) || !seen.insert((*id, signature.clone())) {
+            if self.is_known(id) || !seen.insert((*id, Signature::from_slice(signature))) {
                 self.changes.known += 1;
                 continue;
             }

@@ -10,7 +10,7 @@ use rand_core::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 use super::Parsed;
-use super::verify::{self, Item, check_key, signing_message};
+use super::verify::{self, Item, check_key, message_prefix};
 use crate::chain::ChainId;
 use crate::maps::Map;
 use crate::reject::Reject;
@@ -93,22 +93,18 @@ pub(crate) fn verify_all(
 ) -> Vec<Result<(), Reject>> {
     let signers: Vec<&[u8; 32]> = records.iter().map(|p| p.key()).collect();
     let plan = chunks(&signers, config.chunk_for(records.len()), seed);
+    let prefix = message_prefix(chain);
     let per_chunk: Vec<Vec<Result<(), Reject>>> = plan
         .par_iter()
         .map(|c| {
-            let msgs: Vec<Vec<u8>> = c
-                .positions
-                .iter()
-                .map(|&i| signing_message(chain, records[i].body_bytes()))
-                .collect();
             let items: Vec<Item<'_>> = c
                 .positions
                 .iter()
-                .zip(&msgs)
-                .map(|(&i, msg)| Item {
+                .map(|&i| Item {
                     key: records[i].key(),
                     sig: records[i].signature(),
-                    msg,
+                    prefix: &prefix,
+                    msg: records[i].body_bytes(),
                 })
                 .collect();
             let mut rng = ChaCha20Rng::from_seed(c.seed);

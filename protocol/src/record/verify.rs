@@ -67,10 +67,16 @@ pub fn check_signature_encoding(sig: &[u8; 64]) -> Result<(), Reject> {
 
 /// The message a record's signature covers.
 pub fn signing_message(chain: &ChainId, body: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(DOMAIN.len() + 32 + body.len());
+    let mut m = message_prefix(chain);
+    m.extend_from_slice(body);
+    m
+}
+
+/// What every record's signing message on `chain` starts with: the domain, the chain id.
+pub fn message_prefix(chain: &ChainId) -> Vec<u8> {
+    let mut m = Vec::with_capacity(DOMAIN.len() + 32 + 256);
     m.extend_from_slice(DOMAIN);
     m.extend_from_slice(&chain.0);
-    m.extend_from_slice(body);
     m
 }
 
@@ -87,13 +93,15 @@ fn zebra_single(key: &[u8; 32], sig: &[u8; 64], msg: &[u8]) -> Result<(), Reject
         .map_err(|_| Reject::BadSignature)
 }
 
-/// One signature to check in a batch.
+/// One signature to check in a batch: the message signed is `prefix` then `msg`.
 pub struct Item<'a> {
     /// Signer key.
     pub key: &'a [u8; 32],
     /// Signature.
     pub sig: &'a [u8; 64],
-    /// The exact message signed.
+    /// The start of the message: a record's [`message_prefix`], or nothing.
+    pub prefix: &'a [u8],
+    /// The rest of the message: a record's body bytes.
     pub msg: &'a [u8],
 }
 
@@ -118,15 +126,20 @@ pub(crate) fn batch_with<R: CryptoRng>(
             check_signature_encoding(it.sig)
         })
         .collect();
+    // An item hashes its message when it is made, so one buffer serves every message.
+    let mut message = Vec::new();
     let queued: Vec<(usize, batch::Item)> = items
         .iter()
         .enumerate()
         .filter(|(i, _)| verdicts[*i].is_ok())
         .map(|(i, it)| {
+            message.clear();
+            message.extend_from_slice(it.prefix);
+            message.extend_from_slice(it.msg);
             let item = batch::Item::from((
                 VerificationKeyBytes::from(*it.key),
                 Signature::from_bytes(it.sig),
-                it.msg,
+                &message,
             ));
             (i, item)
         })
@@ -205,14 +218,15 @@ impl Verifier {
         records: &[(&[u8; 32], &[u8; 64], &[u8])],
         rng: &mut R,
     ) -> Vec<Result<(), Reject>> {
-        let msgs: Vec<Vec<u8>> = records
-            .iter()
-            .map(|(_, _, body)| signing_message(&self.chain, body))
-            .collect();
+        let prefix = message_prefix(&self.chain);
         let items: Vec<Item<'_>> = records
             .iter()
-            .zip(&msgs)
-            .map(|((key, sig, _), msg)| Item { key, sig, msg })
+            .map(|&(key, sig, msg)| Item {
+                key,
+                sig,
+                prefix: &prefix,
+                msg,
+            })
             .collect();
         batch_with(&items, rng, |key| self.memo.check(key))
     }
