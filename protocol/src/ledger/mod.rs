@@ -259,7 +259,6 @@ impl<S: RecordSet> Ledger<S> {
     /// Records already known are skipped before any signature check. `rng` draws the
     /// batch verifier's coefficients and must be unpredictable to signers.
     pub fn merge<R: CryptoRng>(&mut self, batch: Vec<wire::SignedRecord>, rng: &mut R) -> Changes {
-        self.reserve(batch.len());
         let mut parsed = Vec::with_capacity(batch.len());
         // Copies within the batch are told apart by signature too: a copy with a broken
         // signature must not hide a good copy of the same body that comes after it.
@@ -276,6 +275,8 @@ impl<S: RecordSet> Ledger<S> {
             }
         }
         drop(seen);
+        // Room for what may enter, not for the whole batch: most of it may be known.
+        self.reserve(parsed.len());
         let items: Vec<_> = parsed
             .iter()
             .map(|p| (p.key(), p.signature(), p.body_bytes()))
