@@ -337,8 +337,9 @@ impl<S: RecordSet> Ledger<S> {
     /// orphans that waited for it).
     fn admit(&mut self, record: Record) {
         // The record first, then the orphans it wakes, in order; the queue allocates
-        // only when some orphan wakes.
-        let mut first = Some(record);
+        // only when some orphan wakes. Records move as `Arc`s from here on: a record is
+        // a few hundred bytes, copied once.
+        let mut first = Some(Arc::new(record));
         let mut queue = VecDeque::new();
         while let Some(r) = first.take().or_else(|| queue.pop_front()) {
             let id = r.id();
@@ -417,9 +418,8 @@ impl<S: RecordSet> Ledger<S> {
 
     /// Adds an admitted record to the set and its indexes; its status is settled at the
     /// end of the operation.
-    fn enter(&mut self, record: Record, admitted: intake::Admitted) {
+    fn enter(&mut self, record: Arc<Record>, admitted: intake::Admitted) {
         let id = record.id();
-        let record = Arc::new(record);
         self.set.insert(record.clone());
         let body = record.body();
         let owner = body.signer;

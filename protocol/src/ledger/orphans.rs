@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use crate::id::RecordId;
 use crate::maps::Map;
 use crate::record::Record;
+use std::sync::Arc;
 
 /// The bounded pool of records waiting for dependencies.
 pub struct OrphanPool {
@@ -18,7 +19,7 @@ pub struct OrphanPool {
 }
 
 struct Orphan {
-    record: Record,
+    record: Arc<Record>,
     missing: Vec<RecordId>,
 }
 
@@ -62,7 +63,7 @@ impl OrphanPool {
     }
 
     /// Adds a record waiting for `missing`; returns the ids evicted to make room.
-    pub fn insert(&mut self, record: Record, missing: Vec<RecordId>) -> Vec<RecordId> {
+    pub fn insert(&mut self, record: Arc<Record>, missing: Vec<RecordId>) -> Vec<RecordId> {
         let id = record.id();
         if self.waiting.contains_key(&id) {
             return Vec::new();
@@ -88,7 +89,7 @@ impl OrphanPool {
     }
 
     /// A dependency arrived: returns the records that now miss nothing, removed from the pool.
-    pub fn arrived(&mut self, dep: &RecordId) -> Vec<Record> {
+    pub fn arrived(&mut self, dep: &RecordId) -> Vec<Arc<Record>> {
         let Some(ids) = self.dependents.remove(dep) else {
             return Vec::new();
         };
