@@ -263,9 +263,20 @@ impl<S: RecordSet> Ledger<S> {
         // Copies within the batch are told apart by signature too: a copy with a broken
         // signature must not hide a good copy of the same body that comes after it.
         let mut seen = set_with_capacity(batch.len());
-        for signed in batch {
-            let id = RecordId::of_body(&signed.body);
-            if self.is_known(&id) || !seen.insert((id, Signature::from_slice(&signed.signature))) {
+        // Ids first, then the lookups in a loop of their own: independent lookups let the
+        // processor wait for several cache misses at once. Nothing enters the set or the
+        // orphan pool before the signatures are checked, so only refusals can change
+        // while the loop below runs, and it asks about those at its turn.
+        let ids: Vec<RecordId> = batch.iter().map(|s| RecordId::of_body(&s.body)).collect();
+        let held: Vec<bool> = ids
+            .iter()
+            .map(|id| self.entries.contains_key(id) || self.orphans.contains(id))
+            .collect();
+        for ((signed, id), held) in batch.into_iter().zip(ids).zip(held) {
+            if held
+                || self.refused.get(&id).is_some()
+                || !seen.insert((id, Signature::from_slice(&signed.signature)))
+            {
                 self.changes.known += 1;
                 continue;
             }
