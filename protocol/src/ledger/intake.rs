@@ -6,7 +6,7 @@
 use super::{Entry, Parent, Window};
 use crate::chain::ChainSpec;
 use crate::id::RecordId;
-use crate::maps::{Ids, Map, set_with_capacity};
+use crate::maps::{Map, set_with_capacity};
 use crate::record::{Body, Kind};
 use crate::reject::Reject;
 
@@ -102,8 +102,6 @@ pub struct Rules<'a> {
     pub spec: &'a ChainSpec,
     /// The records in the set.
     pub entries: &'a Map<RecordId, Entry>,
-    /// claimed id -> records in the set that claim it.
-    pub claimers: &'a Map<RecordId, Ids>,
 }
 
 /// Step 2: the chain rules, evaluated on the record's own ancestry (all in the set).
@@ -141,11 +139,7 @@ fn check_transfer(
     t: &crate::record::Transfer,
     rules: &Rules<'_>,
 ) -> Result<Admitted, Reject> {
-    let Rules {
-        spec,
-        entries,
-        claimers,
-    } = *rules;
+    let Rules { spec, entries } = *rules;
     let me = body.signer;
     // Rule 1: prev, and the state the chain continues from.
     let (parent, prev_balance, window) = match body.prev {
@@ -180,11 +174,9 @@ fn check_transfer(
             Kind::Mint(m) if m.to == me => m.amount,
             _ => return Err(Reject::ClaimNotPayable { id: *c }),
         };
-        if let Some(others) = claimers.get(c) {
-            for y in others {
-                if in_window_ancestry(*y, parent, window.start, entries) {
-                    return Err(Reject::DoubleClaim { id: *c });
-                }
+        for y in &x.claimers {
+            if in_window_ancestry(*y, parent, window.start, entries) {
+                return Err(Reject::DoubleClaim { id: *c });
             }
         }
         claimed = claimed.checked_add(amount).ok_or(Reject::Overflow)?;

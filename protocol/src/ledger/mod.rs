@@ -115,6 +115,9 @@ pub(crate) struct Entry {
     pub window: Window,
     /// Canonical records that claim this one.
     pub canonical_claimers: u32,
+    /// Records in the set that claim this one. Kept here rather than in a map of its
+    /// own: whoever asks about a record's claimers has just looked the record up.
+    pub claimers: Ids,
 }
 
 /// The ledger: record set plus derived state.
@@ -127,8 +130,6 @@ pub struct Ledger<S: RecordSet = NativeSet> {
     /// Accounts by key; hashed, because intake looks several up per record (the digest
     /// and the views sort the keys).
     accounts: Map<AccountId, Account>,
-    /// claimed id -> records in the set that claim it.
-    claimers: Map<RecordId, Ids>,
     /// head id -> checkpoints naming it.
     heads: Map<RecordId, Vec<RecordId>>,
     /// Received payments (transfers and mints) by recipient.
@@ -165,7 +166,6 @@ impl<S: RecordSet> Ledger<S> {
             set,
             entries: Map::default(),
             accounts: Map::default(),
-            claimers: Map::default(),
             heads: Map::default(),
             received: Map::default(),
             forks: BTreeSet::new(),
@@ -378,7 +378,6 @@ impl<S: RecordSet> Ledger<S> {
             let rules = intake::Rules {
                 spec: &self.spec,
                 entries: &self.entries,
-                claimers: &self.claimers,
             };
             match intake::check_rules(r.body(), &rules) {
                 Err(e) => self.refuse(id, e),
@@ -449,7 +448,11 @@ impl<S: RecordSet> Ledger<S> {
         match &body.kind {
             Kind::Transfer(t) => {
                 for c in &t.claims {
-                    self.claimers.entry(*c).or_default().push(id);
+                    self.entries
+                        .get_mut(c)
+                        .expect("claims are in the set")
+                        .claimers
+                        .push(id);
                 }
                 if let Some(to) = t.to {
                     self.accounts.entry(to).or_default();
@@ -482,6 +485,7 @@ impl<S: RecordSet> Ledger<S> {
                 parent: admitted.parent,
                 window: admitted.window,
                 canonical_claimers: 0,
+                claimers: Ids::new(),
             },
         );
         self.pending.push(id);

@@ -145,13 +145,11 @@ impl<S: RecordSet> Ledger<S> {
             stated += amount;
             let void = matches!(x.status, Some(Status::Void(_)));
             let claimed_before = !void
-                && self.claimers.get(c).is_some_and(|ys| {
-                    ys.iter().any(|y| {
-                        *y != id && {
-                            let ye = &self.entries[y];
-                            ye.status == Some(Status::Canonical) && ye.record.seq() < seq
-                        }
-                    })
+                && x.claimers.iter().any(|y| {
+                    *y != id && {
+                        let ye = &self.entries[y];
+                        ye.status == Some(Status::Canonical) && ye.record.seq() < seq
+                    }
                 });
             if void || claimed_before {
                 shortfall += amount;
@@ -199,12 +197,10 @@ impl<S: RecordSet> Ledger<S> {
         let is_void = matches!(new, Status::Void(_));
         if was_void != is_void {
             // Whoever claimed this record gains or loses a shortfall.
-            if let Some(ys) = self.claimers.get(&id) {
-                for y in ys {
-                    let ye = &self.entries[y];
-                    if ye.status == Some(Status::Canonical) {
-                        self.balance_dirty.insert(ye.record.signer());
-                    }
+            for y in &self.entries[&id].claimers {
+                let ye = &self.entries[y];
+                if ye.status == Some(Status::Canonical) {
+                    self.balance_dirty.insert(ye.record.signer());
                 }
             }
         }
