@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::seqmap::SeqMap;
 use super::{Entry, Parent, Status, VoidReason};
 use crate::chain::ChainSpec;
 use crate::id::{AccountId, RecordId};
@@ -42,14 +43,14 @@ pub struct Totals {
 #[derive(Default)]
 pub struct Account {
     /// Records signed by this account, by seq.
-    pub by_seq: BTreeMap<u64, Ids>,
+    pub by_seq: SeqMap<Ids>,
     /// Issuer checkpoints of this account.
     pub checkpoints: Vec<RecordId>,
     /// Issuer revocations of this account.
     pub revokes: Vec<RecordId>,
     /// Canonical chain by seq (before revocation), including settled ids whose bodies
     /// the set lacks.
-    pub chain: BTreeMap<u64, RecordId>,
+    pub chain: SeqMap<RecordId>,
     pub frontier: Frontier,
     pub governing: Option<RecordId>,
     /// Records above this seq are revoked.
@@ -59,7 +60,7 @@ pub struct Account {
 
 /// The result of walking an account from scratch.
 pub struct Walk {
-    pub chain: BTreeMap<u64, RecordId>,
+    pub chain: SeqMap<RecordId>,
     pub frontier: Frontier,
     pub governing: Option<RecordId>,
     pub revoke_bound: Option<u64>,
@@ -112,8 +113,8 @@ impl Account {
             }
         }
 
-        let seqs: BTreeSet<u64> = self.by_seq.keys().chain(path.keys()).copied().collect();
-        let mut chain = BTreeMap::new();
+        let seqs: BTreeSet<u64> = self.by_seq.keys().chain(path.keys().copied()).collect();
+        let mut chain = SeqMap::default();
         let mut statuses = Vec::new();
         let mut cur = Some(Parent::Genesis);
         let mut end: Option<Frontier> = None;
@@ -128,7 +129,7 @@ impl Account {
                     });
                 }
             }
-            let recs: &[RecordId] = self.by_seq.get(&k).map_or(&[], |v| v.as_slice());
+            let recs: &[RecordId] = self.by_seq.get(k).map_or(&[], |v| v.as_slice());
             let parent_of = |r: &RecordId| entries[r].parent;
             if let Some(&settled) = path.get(&k) {
                 for r in recs {

@@ -15,6 +15,7 @@ mod parallel;
 #[cfg(all(test, feature = "parallel"))]
 mod parallel_tests;
 mod refused;
+mod seqmap;
 mod set;
 mod settle;
 mod status;
@@ -397,7 +398,7 @@ impl<S: RecordSet> Ledger<S> {
     fn holds_seq(&self, r: &Record) -> bool {
         self.accounts
             .get(&r.signer())
-            .is_some_and(|a| a.by_seq.contains_key(&r.seq()))
+            .is_some_and(|a| a.by_seq.contains(r.seq()))
     }
 
     /// Refuses a record, and every orphan that waited for it.
@@ -438,8 +439,7 @@ impl<S: RecordSet> Ledger<S> {
             .entry(owner)
             .or_default()
             .by_seq
-            .entry(body.seq)
-            .or_default();
+            .get_or_default(body.seq);
         at_seq.push(id);
         if at_seq.len() == 2 {
             self.forks.insert((owner, body.seq));

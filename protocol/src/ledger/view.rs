@@ -142,12 +142,12 @@ impl<S: RecordSet> Ledger<S> {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for (seq, ids) in &a.by_seq {
+        for (seq, ids) in a.by_seq.iter() {
             let mut ids = ids.clone();
             ids.sort();
             for id in ids {
                 if let Some(s) = self.status(&id) {
-                    out.push((*seq, id, s));
+                    out.push((seq, id, s));
                 }
             }
         }
