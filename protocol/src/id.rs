@@ -1,55 +1,17 @@
 //! Names: a record is named by the BLAKE3 hash of its body bytes, an account by its
 //! ed25519 public key. Both print as lowercase hex.
 
-use std::cmp::Ordering;
 use std::fmt;
-use std::hash::{Hash, Hasher};
 
 use serde::{Serialize, Serializer};
 
 macro_rules! hex_name {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, Default)]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
         pub struct $name(pub [u8; 32]);
 
-        impl Hash for $name {
-            /// Hashes the first 8 bytes only. Names are hashes or keys: no one can make
-            /// many of them share 8 bytes (2^64 work each), and maps key their hasher with
-            /// a secret, so this spreads as well as all 32 bytes for half the hashing.
-            #[inline]
-            fn hash<H: Hasher>(&self, state: &mut H) {
-                state.write_u64(self.word(0));
-            }
-        }
-
-        impl Ord for $name {
-            /// Byte order, compared a word at a time.
-            #[inline]
-            fn cmp(&self, other: &Self) -> Ordering {
-                (0..4)
-                    .map(|i| self.word(i).cmp(&other.word(i)))
-                    .find(|o| o.is_ne())
-                    .unwrap_or(Ordering::Equal)
-            }
-        }
-
-        impl PartialOrd for $name {
-            #[inline]
-            fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-                Some(self.cmp(other))
-            }
-        }
-
         impl $name {
-            /// Word `i` (0 to 3) of the bytes, read big-endian so words compare as bytes do.
-            #[inline]
-            fn word(&self, i: usize) -> u64 {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(&self.0[8 * i..8 * i + 8]);
-                u64::from_be_bytes(w)
-            }
-
             /// Takes exactly 32 bytes, or nothing.
             pub fn from_slice(bytes: &[u8]) -> Option<Self> {
                 bytes.try_into().ok().map(Self)
@@ -130,24 +92,6 @@ fn to_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn order_is_byte_order() {
-        let ids: Vec<RecordId> = (0..200u64)
-            .map(|i| {
-                let mut b = *blake3::hash(&i.to_le_bytes()).as_bytes();
-                // Equal leading words, so later words decide too.
-                b[..8].copy_from_slice(&[(i % 3) as u8; 8]);
-                b[8..16].copy_from_slice(&[(i % 2) as u8; 8]);
-                RecordId(b)
-            })
-            .collect();
-        for a in &ids {
-            for b in &ids {
-                assert_eq!(a.cmp(b), a.0.cmp(&b.0), "{a:?} {b:?}");
-            }
-        }
-    }
 
     #[test]
     fn hex_round_trip() {
