@@ -10,7 +10,6 @@ pub mod verify;
 
 use ed25519_dalek::{Signer, SigningKey};
 use prost::Message;
-use rand_core::CryptoRng;
 
 pub use body::{Body, Checkpoint, Kind, MAX_CLAIMS, MAX_TEXT_BYTES, Mint, Revoke, Transfer};
 
@@ -129,28 +128,6 @@ impl Parsed {
             signature: self.signature,
         }
     }
-}
-
-/// Checks the signatures of many parsed records in one batch; verdicts are those of
-/// [`Parsed::verify`].
-pub fn verify_batch<R: CryptoRng>(
-    parsed: Vec<Parsed>,
-    verifier: &mut verify::Verifier,
-    rng: &mut R,
-) -> Vec<Result<Record, (RecordId, Reject)>> {
-    let items: Vec<(&[u8; 32], &[u8; 64], &[u8])> = parsed
-        .iter()
-        .map(|p| (p.key(), p.signature(), p.body_bytes()))
-        .collect();
-    let verdicts = verifier.verify_batch(&items, rng);
-    parsed
-        .into_iter()
-        .zip(verdicts)
-        .map(|(p, v)| match v {
-            Ok(()) => Ok(p.into_record()),
-            Err(e) => Err((p.id, e)),
-        })
-        .collect()
 }
 
 impl Record {

@@ -79,7 +79,7 @@ pub fn check_alone(body: &Body, spec: &ChainSpec) -> Result<(), Reject> {
 }
 
 /// The records that must be in the set before this one may enter.
-pub fn dependencies(body: &Body) -> impl Iterator<Item = &RecordId> {
+pub fn dependencies(body: &Body) -> impl DoubleEndedIterator<Item = &RecordId> {
     let (first, rest): (Option<&RecordId>, &[RecordId]) = match &body.kind {
         Kind::Transfer(t) => (body.prev.as_ref(), &t.claims),
         Kind::Checkpoint(c) => (c.previous.as_ref(), &[]),

@@ -39,7 +39,7 @@ pub use conflict::{Conflict, ConflictProof, ProofError};
 pub use conservation::ConservationError;
 #[cfg(feature = "fault-injection")]
 pub use fault::Fault;
-pub use intake::check_alone;
+pub use intake::{check_alone, dependencies};
 pub use set::{NativeSet, RecordSet};
 pub use status::{Changes, Status, VoidReason};
 pub use view::{AccountView, Lookup, Tip};
@@ -245,7 +245,7 @@ impl<S: RecordSet> Ledger<S> {
         if self.is_known(&id) {
             self.changes.known += 1;
         } else {
-            match self.parse_alone(signed, id) {
+            match parse_alone(&self.spec, signed, id) {
                 Err(e) => self.refuse(id, e),
                 Ok(p) => match p.verify(&mut self.verifier) {
                     Ok(r) => self.admit(r),
@@ -264,24 +264,23 @@ impl<S: RecordSet> Ledger<S> {
         // Copies within the batch are told apart by signature too: a copy with a broken
         // signature must not hide a good copy of the same body that comes after it.
         let mut seen = set_with_capacity(batch.len());
-        // Ids first, then the lookups in a loop of their own: independent lookups let the
-        // processor wait for several cache misses at once. Nothing enters the set or the
-        // orphan pool before the signatures are checked, so only refusals can change
-        // while the loop below runs, and it asks about those at its turn.
+        // Ids first, then the set lookups in a loop of their own: independent lookups let
+        // the processor wait for several cache misses at once. Nothing enters the set
+        // before the signatures are checked, so those answers hold through the loop
+        // below; the orphan pool and the refusals can change in it (a refusal takes the
+        // orphans that wait for it along), so it asks them at each record's turn.
         let ids: Vec<RecordId> = batch.iter().map(|s| RecordId::of_body(&s.body)).collect();
-        let held: Vec<bool> = ids
-            .iter()
-            .map(|id| self.entries.contains_key(id) || self.orphans.contains(id))
-            .collect();
-        for ((signed, id), held) in batch.into_iter().zip(ids).zip(held) {
-            if held
+        let in_set: Vec<bool> = ids.iter().map(|id| self.entries.contains_key(id)).collect();
+        for ((signed, id), in_set) in batch.into_iter().zip(ids).zip(in_set) {
+            if in_set
+                || self.orphans.contains(&id)
                 || self.refused.get(&id).is_some()
                 || !seen.insert((id, Signature::from_slice(&signed.signature)))
             {
                 self.changes.known += 1;
                 continue;
             }
-            match self.parse_alone(signed, id) {
+            match parse_alone(&self.spec, signed, id) {
                 Err(e) => self.refuse(id, e),
                 Ok(p) => parsed.push(p),
             }
@@ -328,14 +327,6 @@ impl<S: RecordSet> Ledger<S> {
         self.pending.reserve(n);
         self.changes.added.reserve(n);
         self.changes.canonical.reserve(n);
-    }
-
-    fn parse_alone(
-        &self,
-        signed: wire::SignedRecord,
-        id: RecordId,
-    ) -> Result<record::Parsed, Reject> {
-        parse_alone(&self.spec, signed, id)
     }
 
     fn finish(&mut self) -> Changes {
@@ -387,7 +378,7 @@ impl<S: RecordSet> Ledger<S> {
                     // Settled now, while the record and its neighbours are in cache: a
                     // pass over a large batch's records at the end would miss on each.
                     // The derived state is a function of the set, so when does not matter.
-                    self.settle();
+                    self.settle_entered();
                     queue.extend(self.orphans.arrived(&id));
                 }
             }
@@ -427,8 +418,8 @@ impl<S: RecordSet> Ledger<S> {
         }
     }
 
-    /// Adds an admitted record to the set and its indexes; its status is settled at the
-    /// end of the operation.
+    /// Adds an admitted record to the set and its indexes; the caller settles its status
+    /// (`settle_entered`).
     fn enter(&mut self, record: Arc<Record>, admitted: intake::Admitted) {
         let id = record.id();
         self.set.insert(record.clone());

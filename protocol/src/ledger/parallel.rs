@@ -28,7 +28,7 @@ enum Slot {
     /// Parsed ahead (it was unknown when the merge began), its signature checked if it
     /// parsed.
     Ahead {
-        signature: Vec<u8>,
+        signature: Signature,
         parsed: Result<Parsed, Reject>,
         verdict: Option<Result<(), Reject>>,
     },
@@ -149,10 +149,10 @@ impl<S: RecordSet + Send> Ledger<S> {
         let mut checked = Vec::with_capacity(ids.len());
         for (id, slot) in ids.iter().zip(slots) {
             let signature = match &slot {
-                Slot::Ahead { signature, .. } => signature,
-                Slot::Known(s) => &s.signature,
+                Slot::Ahead { signature, .. } => signature.clone(),
+                Slot::Known(s) => Signature::from_slice(&s.signature),
             };
-            if self.is_known(id) || !seen.insert((*id, Signature::from_slice(signature))) {
+            if self.is_known(id) || !seen.insert((*id, signature)) {
                 self.changes.known += 1;
                 continue;
             }
@@ -198,7 +198,7 @@ fn ahead(
         .map(|((unknown, s), id)| {
             if unknown {
                 Slot::Ahead {
-                    signature: s.signature.clone(),
+                    signature: Signature::from_slice(&s.signature),
                     parsed: parse_alone(spec, s, *id),
                     verdict: None,
                 }

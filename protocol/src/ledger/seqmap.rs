@@ -67,8 +67,8 @@ impl<V> SeqMap<V> {
             return false;
         }
         if self.run.is_empty() {
-            // Only the first value starts the run (nothing is ever removed), so nothing
-            // lies outside yet.
+            // The first seq the run may cover starts it (nothing is ever removed). Only
+            // seqs above `RUN_MAX` can lie outside yet, and those stay above the run.
             self.base = seq;
         }
         if self.slot(seq).is_some() {
@@ -133,45 +133,14 @@ impl<V> SeqMap<V> {
         self.iter().map(|(_, v)| v)
     }
 
-    /// The (seq, value) pairs with seq in `range`, ascending.
+    /// The (seq, value) pairs with seq in `range`, ascending. Walks from the lowest seq:
+    /// its callers (recounts and conservation) read a chain from its governing
+    /// checkpoint on, most of it.
     pub fn range(&self, range: impl RangeBounds<u64>) -> impl Iterator<Item = (u64, &V)> + '_ {
-        let lo = match range.start_bound() {
-            Bound::Included(s) => Some(*s),
-            Bound::Excluded(s) => s.checked_add(1),
-            Bound::Unbounded => Some(0),
-        };
-        let hi = match range.end_bound() {
-            Bound::Included(e) => Some(*e),
-            Bound::Excluded(e) => e.checked_sub(1),
-            Bound::Unbounded => Some(u64::MAX),
-        };
-        let (lo, hi, empty) = match (lo, hi) {
-            (Some(l), Some(h)) if l <= h => (l, h, false),
-            _ => (0, 0, true),
-        };
-        let (from, to) = if empty {
-            (0, 0)
-        } else {
-            let (base, end) = (self.base, self.end());
-            let from = lo.clamp(base, end) - base;
-            let to = hi.saturating_add(1).clamp(base, end) - base;
-            (from as usize, to.max(from) as usize)
-        };
-        let base = self.base;
-        let run = self.run[from..to]
-            .iter()
-            .enumerate()
-            .filter_map(move |(i, v)| v.as_ref().map(|v| (base + (from + i) as u64, v)));
-        // Outside seqs are never inside the run: those below it come first, then the
-        // run, then those above it.
-        let outside = self
-            .outside
-            .range(lo..=hi)
-            .filter(move |_| !empty)
-            .map(|(k, v)| (*k, v));
-        let below = outside.clone().take_while(move |(k, _)| *k < base);
-        let above = outside.skip_while(move |(k, _)| *k < base);
-        below.chain(run).chain(above)
+        let (lo, hi) = (range.start_bound().cloned(), range.end_bound().cloned());
+        self.iter()
+            .skip_while(move |(k, _)| !(lo, Bound::Unbounded).contains(k))
+            .take_while(move |(k, _)| (Bound::Unbounded, hi).contains(k))
     }
 }
 

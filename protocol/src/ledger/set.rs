@@ -46,22 +46,10 @@ impl Order {
     fn catch_up(&mut self) -> Arc<Vec<RecordId>> {
         if !self.fresh.is_empty() {
             self.fresh.sort_unstable();
-            let old = &self.sorted;
-            let mut merged = Vec::with_capacity(old.len() + self.fresh.len());
-            let (mut a, mut b) = (old.iter().peekable(), self.fresh.iter().peekable());
-            while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
-                if x <= y {
-                    merged.push(**x);
-                    a.next();
-                } else {
-                    merged.push(**y);
-                    b.next();
-                }
-            }
-            merged.extend(a.copied());
-            merged.extend(b.copied());
-            self.sorted = Arc::new(merged);
-            self.fresh.clear();
+            // Two sorted runs: the stable sort finds them and merges them in linear time.
+            let sorted = Arc::make_mut(&mut self.sorted);
+            sorted.append(&mut self.fresh);
+            sorted.sort();
         }
         self.sorted.clone()
     }

@@ -19,16 +19,25 @@ struct Contribution {
 }
 
 impl<S: RecordSet> Ledger<S> {
+    /// Settles what the operation changed: the records that entered, then the accounts
+    /// to re-walk and the balances to recount.
     pub(super) fn settle(&mut self) {
-        let pending = std::mem::take(&mut self.pending);
-        for id in pending {
-            self.settle_new(id);
-        }
+        self.settle_entered();
         for a in std::mem::take(&mut self.dirty) {
             self.rederive(a);
         }
         for a in std::mem::take(&mut self.balance_dirty) {
             self.recount(a);
+        }
+    }
+
+    /// Settles the records that entered since the last call by the fast path; accounts
+    /// that need a re-walk or a recount wait for the end of the operation, so a batch
+    /// re-walks an account once however many of its records call for it.
+    pub(super) fn settle_entered(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        for id in pending {
+            self.settle_new(id);
         }
     }
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::{Ledger, Parent, RecordSet, Status, Window};
 use crate::id::{AccountId, RecordId};
 use crate::maps::{Set, set_with_capacity};
-use crate::record::{Kind, Record};
+use crate::record::Record;
 use crate::reject::Reject;
 
 /// An account's derived balances and standing.
@@ -237,15 +237,9 @@ impl<S: RecordSet> Ledger<S> {
                 continue;
             }
             stack.push((x, true));
-            let body = e.record.body();
-            let deps: Vec<RecordId> = match &body.kind {
-                Kind::Transfer(t) => body.prev.iter().chain(&t.claims).copied().collect(),
-                Kind::Checkpoint(c) => c.previous.iter().copied().collect(),
-                _ => Vec::new(),
-            };
-            for d in deps.into_iter().rev() {
-                if !done.contains(&d) {
-                    stack.push((d, false));
+            for d in super::dependencies(e.record.body()).rev() {
+                if !done.contains(d) {
+                    stack.push((*d, false));
                 }
             }
         }
