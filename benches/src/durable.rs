@@ -203,6 +203,22 @@ pub struct IntakeFigures {
     pub mean_group: f64,
 }
 
+impl IntakeFigures {
+    /// The figures of `durable` of `records` records written in `seconds` by `commits`
+    /// synced writes (`wal_syncs` as rocksdb counted them).
+    fn new(records: usize, durable: usize, seconds: f64, commits: u64, wal_syncs: u64) -> Self {
+        IntakeFigures {
+            records,
+            durable,
+            seconds,
+            rate: durable as f64 / seconds.max(f64::MIN_POSITIVE),
+            commits,
+            wal_syncs,
+            mean_group: durable as f64 / commits.max(1) as f64,
+        }
+    }
+}
+
 /// Merges `signed` into a fresh ledger in merges of `shape.merge_batch` records (on this
 /// thread, with `Ledger::merge`) while a writer thread makes every admitted record durable
 /// by group commit into a new store under `base`. Every record must enter the ledger.
@@ -249,15 +265,13 @@ pub fn intake<R: CryptoRng>(
             ledger.orphan_count()
         )));
     }
-    Ok(IntakeFigures {
-        records: signed.len(),
+    Ok(IntakeFigures::new(
+        signed.len(),
         durable,
         seconds,
-        rate: durable as f64 / seconds.max(f64::MIN_POSITIVE),
         commits,
-        wal_syncs: store.wal_syncs(),
-        mean_group: durable as f64 / commits.max(1) as f64,
-    })
+        store.wal_syncs(),
+    ))
 }
 
 /// The writer: waits for admitted records, then commits everything queued meanwhile (up
@@ -307,15 +321,13 @@ pub fn synced_writes(
         durable += g.commit()?;
     }
     let seconds = start.elapsed().as_secs_f64();
-    Ok(IntakeFigures {
-        records: records.len(),
+    Ok(IntakeFigures::new(
+        records.len(),
         durable,
         seconds,
-        rate: durable as f64 / seconds.max(f64::MIN_POSITIVE),
-        commits: g.commits(),
-        wal_syncs: store.wal_syncs(),
-        mean_group: durable as f64 / g.commits().max(1) as f64,
-    })
+        g.commits(),
+        store.wal_syncs(),
+    ))
 }
 
 #[cfg(test)]

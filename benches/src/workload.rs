@@ -44,12 +44,12 @@ pub struct Shape {
 }
 
 impl Shape {
-    /// The default shape for `records`: one account per 5 records, 2 000 at most, 4
-    /// issuers, 1 % of payments forked, 3 % extra mints.
+    /// The default shape for `records`: one account per 5 records, at least 2 (someone
+    /// to pay) and at most 2 000, 4 issuers, 1 % of payments forked, 3 % extra mints.
     pub fn for_records(records: usize, seed: u64) -> Self {
         Shape {
             records,
-            accounts: (records / RECORDS_PER_ACCOUNT).clamp(1, MAX_ACCOUNTS),
+            accounts: (records / RECORDS_PER_ACCOUNT).clamp(2, MAX_ACCOUNTS),
             issuers: 4,
             forks_per_mille: 10,
             extra_mints_per_mille: 30,

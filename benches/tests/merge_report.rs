@@ -43,11 +43,28 @@ fn tiny_report_is_consistent() {
         assert!((ratio - r.rate / limit).abs() < 1e-9, "{}", r.key);
         assert_eq!(r.met.is_some(), r.target.is_some(), "{}", r.key);
     }
-    assert!(
-        (report.verified_merge_ratio_1core - report.verified_merge_1core / report.raw_verify_1core)
-            .abs()
-            < 1e-9
+    // The headline fields are the rows' own figures, against the limits they name.
+    let row = |k: &str| report.rows.iter().find(|r| r.key == k).expect(k);
+    for (k, rate) in [
+        ("raw_verify_1core", report.raw_verify_1core),
+        ("raw_verify_all_cores", report.raw_verify_all_cores),
+        ("verified_merge_1core", report.verified_merge_1core),
+        ("verified_merge_all_cores", report.verified_merge_all_cores),
+        ("pre_verified_merge", report.pre_verified_merge),
+    ] {
+        assert_eq!(row(k).rate, rate, "{k}");
+    }
+    assert_eq!(row("verified_merge_1core").limit, Limit::OneCore);
+    assert_eq!(row("verified_merge_all_cores").limit, Limit::AllCores);
+    assert_eq!(
+        row("verified_merge_1core").ratio,
+        Some(report.verified_merge_ratio_1core)
     );
+    assert_eq!(
+        row("verified_merge_all_cores").ratio,
+        Some(report.verified_merge_ratio_all_cores)
+    );
+    assert!(row("mostly_known_merge").note.contains("360 of 400 known"));
     let json = serde_json::to_value(&report).expect("json");
     for k in [
         "verified_merge_ratio_1core",
@@ -61,4 +78,39 @@ fn tiny_report_is_consistent() {
     }
     let table = merge_report::render(&report);
     assert!(table.contains("verified merge (merge_parallel)"), "{table}");
+}
+
+#[test]
+fn the_smallest_batches_run_and_bad_options_are_errors() {
+    for records in [1, 2, 9] {
+        let o = Options {
+            records,
+            fsync_sample: 1,
+            progress: false,
+            ..Options::default()
+        };
+        let report = merge_report::run(&o).unwrap_or_else(|e| panic!("{records}: {e:#}"));
+        assert_eq!(report.records, records);
+    }
+    let base = Options {
+        records: 10,
+        progress: false,
+        ..Options::default()
+    };
+    let mut bad = Vec::new();
+    let mut o = base.clone();
+    o.records = 0;
+    bad.push(o);
+    let mut o = base.clone();
+    o.repeat = 0;
+    bad.push(o);
+    let mut o = base.clone();
+    o.known_share = 1.5;
+    bad.push(o);
+    let mut o = base.clone();
+    o.intake.merge_batch = 0;
+    bad.push(o);
+    for o in bad {
+        assert!(merge_report::run(&o).is_err());
+    }
 }

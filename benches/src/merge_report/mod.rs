@@ -20,6 +20,8 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use meshpay_protocol::id::RecordId;
+use meshpay_protocol::ledger::dependencies;
+use meshpay_protocol::record::Record;
 use meshpay_protocol::wire::SignedRecord;
 use prost::Message;
 use rand_chacha::ChaCha20Rng;
@@ -222,31 +224,15 @@ fn best(repeat: u32, mut measure: impl FnMut() -> Result<f64>) -> Result<f64> {
 /// dependency order, so closed under dependencies) followed by records whose
 /// dependencies all lie in that prefix, so neither side holds a record whose parent only
 /// the other has. `None` if the batch has too few such records.
-fn closed_selection(
-    signed: &[SignedRecord],
-    shared: usize,
-    differ: usize,
-) -> Option<Vec<SignedRecord>> {
-    use meshpay_protocol::record::{self, Kind};
+fn closed_selection(records: &[Record], shared: usize, differ: usize) -> Option<Vec<SignedRecord>> {
     use std::collections::HashSet;
-    let prefix = signed.get(..shared)?;
-    let held: HashSet<RecordId> = prefix.iter().map(|s| RecordId::of_body(&s.body)).collect();
-    let leaves = signed[shared..]
+    let prefix = records.get(..shared)?;
+    let held: HashSet<RecordId> = prefix.iter().map(Record::id).collect();
+    let leaves = records[shared..]
         .iter()
-        .filter(|s| {
-            let Ok(p) = record::parse((*s).clone()) else {
-                return false;
-            };
-            let deps: Vec<RecordId> = match &p.body.kind {
-                Kind::Transfer(t) => p.body.prev.iter().chain(&t.claims).copied().collect(),
-                Kind::Checkpoint(c) => c.previous.iter().copied().collect(),
-                Kind::Mint(_) | Kind::Revoke(_) => Vec::new(),
-            };
-            deps.iter().all(|d| held.contains(d))
-        })
-        .take(differ)
-        .cloned();
-    let chosen: Vec<SignedRecord> = prefix.iter().cloned().chain(leaves).collect();
+        .filter(|r| dependencies(r.body()).all(|d| held.contains(d)))
+        .take(differ);
+    let chosen: Vec<SignedRecord> = prefix.iter().chain(leaves).map(Record::to_signed).collect();
     (chosen.len() == shared + differ).then_some(chosen)
 }
 
@@ -257,6 +243,12 @@ const STEPS: u64 = 10;
 pub fn run(o: &Options) -> Result<Report> {
     if o.records == 0 {
         bail!("the batch needs at least one record");
+    }
+    if o.repeat == 0 || o.intake.merge_batch == 0 || o.intake.max_group == 0 {
+        bail!("--repeat, --merge-batch and --max-group take at least 1");
+    }
+    if !(0.0..=1.0).contains(&o.known_share) {
+        bail!("--known is a share of the batch, from 0 to 1");
     }
     let bar = |len: u64, template: &str| {
         if !o.progress {
@@ -341,7 +333,7 @@ pub fn run(o: &Options) -> Result<Report> {
         seed: o.seed,
         ..Default::default()
     };
-    let automerge = match closed_selection(&signed, am_options.shared, 2 * am_options.differ) {
+    let automerge = match closed_selection(&w.records, am_options.shared, 2 * am_options.differ) {
         Some(chosen) => Some(crate::automerge_bench::measure(
             &chosen,
             &w.spec,

@@ -4,9 +4,11 @@ use std::fmt::Write;
 
 use super::{Limit, Report, Row, Target};
 
-/// `1234567.8` as `1 234 568`.
-fn thousands(x: f64) -> String {
-    crate::text::thousands(x.max(0.0).round() as u64)
+use crate::text::thousands;
+
+/// A rate, `1234567.8` as `1 234 568`.
+fn rate(x: f64) -> String {
+    thousands(x.max(0.0).round() as u64)
 }
 
 fn limit(r: &Row) -> &'static str {
@@ -21,7 +23,7 @@ fn target(r: &Row) -> String {
     let t = match r.target {
         None => return String::new(),
         Some(Target::Ratio(x)) => format!(">= {x}"),
-        Some(Target::Rate(x)) => format!(">= {}/s", thousands(x)),
+        Some(Target::Rate(x)) => format!(">= {}/s", rate(x)),
     };
     match r.met {
         Some(true) => format!("{t}  met"),
@@ -38,11 +40,11 @@ pub fn render(report: &Report) -> String {
         out,
         "meshpay merge report: {} records from {} signers ({} mints, {} transfers with {} claims, \
          {} double spends), mean {:.0} B; seed {}; {} threads",
-        thousands(report.records as f64),
-        thousands(w.signers as f64),
-        thousands(w.mints as f64),
-        thousands(w.transfers as f64),
-        thousands(w.claims as f64),
+        thousands(report.records as u64),
+        thousands(w.signers as u64),
+        thousands(w.mints as u64),
+        thousands(w.transfers as u64),
+        thousands(w.claims as u64),
         w.forks,
         w.mean_bytes,
         report.seed,
@@ -60,7 +62,7 @@ pub fn render(report: &Report) -> String {
             [
                 r.what.clone(),
                 r.cores.clone(),
-                thousands(r.rate),
+                rate(r.rate),
                 limit(r).to_owned(),
                 r.ratio.map_or("-".into(), |x| format!("{x:.3}")),
                 target(r),
@@ -105,31 +107,36 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(
             out,
             "\nreconciling {} shared records and {} differing on each side ({} B of records):",
-            thousands(s.shared as f64),
+            thousands(s.shared as u64),
             s.differ_each,
-            thousands(s.payload_bytes as f64)
+            thousands(s.payload_bytes)
         );
-        let _ = writeln!(
-            out,
-            "  Automerge sync, first meeting  {:>9} B  {:.2} x the records  {} round trips",
-            thousands(s.fresh.bytes as f64),
-            s.fresh.ratio,
-            s.fresh.round_trips
-        );
-        let _ = writeln!(
-            out,
-            "  Automerge sync, states kept    {:>9} B  {:.2} x the records  {} round trips",
-            thousands(s.known.bytes as f64),
-            s.known.ratio,
-            s.known.round_trips
-        );
-        let _ = writeln!(
-            out,
-            "  meshpay reconciliation         {:>9} B  {:.2} x the records  {} round trips",
-            thousands(s.meshpay_bytes as f64),
-            s.meshpay_ratio,
-            s.meshpay_round_trips
-        );
+        for (who, bytes, ratio, round_trips) in [
+            (
+                "Automerge sync, first meeting",
+                s.fresh.bytes,
+                s.fresh.ratio,
+                s.fresh.round_trips,
+            ),
+            (
+                "Automerge sync, states kept",
+                s.known.bytes,
+                s.known.ratio,
+                s.known.round_trips,
+            ),
+            (
+                "meshpay reconciliation",
+                s.meshpay_bytes,
+                s.meshpay_ratio,
+                s.meshpay_round_trips,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "  {who:<30} {:>9} B  {ratio:.2} x the records  {round_trips} round trips",
+                thousands(bytes),
+            );
+        }
     }
     out
 }
@@ -140,8 +147,8 @@ mod tests {
 
     #[test]
     fn rates_round_to_whole_records() {
-        assert_eq!(thousands(0.4), "0");
-        assert_eq!(thousands(999.0), "999");
-        assert_eq!(thousands(1_234_567.8), "1 234 568");
+        assert_eq!(rate(0.4), "0");
+        assert_eq!(rate(-3.0), "0");
+        assert_eq!(rate(1_234_567.8), "1 234 568");
     }
 }

@@ -10,7 +10,6 @@ pub mod airtime;
 pub mod link;
 pub mod neg;
 pub mod pool;
-pub use crate::rng;
 mod table;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,8 +29,8 @@ pub use airtime::Airtime;
 pub use link::KindStats;
 pub use table::render;
 
+use crate::rng::{ReportRng, mix};
 use pool::Pool;
-use rng::{ReportRng, mix};
 
 /// Records in the pool beyond the largest `n`.
 pub const POOL_EXTRA: usize = 2_000;
