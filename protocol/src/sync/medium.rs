@@ -56,8 +56,10 @@ pub(super) struct Medium {
     answered: HashMap<[u8; 8], u64>,
     /// record -> when this node last broadcast it on request.
     sent: HashMap<RecordId, u64>,
-    /// record -> when it was last heard on the medium from a neighbour.
-    heard: HashMap<RecordId, u64>,
+    /// (record, signature) -> when a neighbour last broadcast that copy. The signature is
+    /// part of the key because ids name bodies alone: a copy with a broken signature,
+    /// which anyone can make, must not silence the nodes holding a good one.
+    heard: HashMap<(RecordId, [u8; 64]), u64>,
     /// Answers to broadcast `Want`s, waiting for their backoff.
     wanted: VecDeque<WantAnswer>,
     pub(super) outbox: VecDeque<wire::SyncMessage>,
@@ -159,8 +161,8 @@ impl SyncEngine {
                     for rec in &records {
                         let id = RecordId::of_body(&rec.body);
                         m.known.insert(id, config.max_known_per_peer);
-                        if room {
-                            m.heard.insert(id, now);
+                        if let (true, Ok(sig)) = (room, rec.signature.as_slice().try_into()) {
+                            m.heard.insert((id, sig), now);
                         }
                     }
                     m.stats.records_in += records.len() as u64;
@@ -338,7 +340,14 @@ impl SyncEngine {
             let ids: Vec<RecordId> = a
                 .ids
                 .into_iter()
-                .filter(|id| m.heard.get(id).is_none_or(|t| *t < a.asked))
+                // Left out only if a neighbour broadcast the very copy this node holds
+                // (whose signature it checked) since the `Want`.
+                .filter(|id| {
+                    ledger
+                        .get(id)
+                        .and_then(|r| m.heard.get(&(*id, *r.signature())))
+                        .is_none_or(|t| *t < a.asked)
+                })
                 .filter(|id| m.sent.get(id).is_none_or(|t| now >= t + repeat))
                 .collect();
             let records: Vec<wire::SignedRecord> = ledger

@@ -566,6 +566,48 @@ fn a_want_answered_by_a_neighbour_first_is_not_answered_again() {
     assert!(sent.iter().all(|r| !some.contains(r)));
 }
 
+#[test]
+fn forged_copies_heard_on_the_medium_do_not_silence_an_answer() {
+    let config = SyncConfig::lora();
+    let (mut e, l) = engine_on_medium(config.clone());
+    let want = bytes(
+        0,
+        0,
+        Body::Want(wire::Want {
+            short_ids: Vec::new(),
+            ids: packed_ids(&l, 8),
+            key: 0,
+        }),
+    );
+    e.handle_medium(1, MEDIUM, HOSTILE, &want, &l);
+    // A hostile neighbour broadcasts the wanted bodies with broken signatures: same ids,
+    // records no one can use.
+    let forged: Vec<wire::SignedRecord> = l
+        .set()
+        .ids()
+        .take(8)
+        .map(|id| {
+            let mut r = l.get(&id).expect("held").to_signed();
+            r.signature[7] ^= 1;
+            r
+        })
+        .collect();
+    let answer = bytes(0, 0, message::records(&forged, false));
+    e.handle_medium(2, MEDIUM, HOSTILE, &answer, &l);
+    let sent: Vec<wire::SignedRecord> = drain(&mut e, 2 + config.broadcast_backoff_ms, MEDIUM, &l)
+        .into_iter()
+        .filter_map(|m| match m.body {
+            Some(Body::Records(r)) => {
+                Some(message::unpack_records(&r.records, 1_000).expect("ours"))
+            }
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(sent.len(), 8, "the good copies still go out");
+    assert!(sent.iter().all(|r| !forged.contains(r)));
+}
+
 /// Starts this node's own broadcast stream; returns its session number.
 fn own_stream(e: &mut SyncEngine, l: &Ledger, now: u64) -> u32 {
     e.handle_timeout(now, l);
