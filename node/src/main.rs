@@ -1,15 +1,11 @@
 //! `meshpay`: the meshpay node's command line.
 
-mod audit;
-mod example;
-mod output;
-
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use meshpay_node::{audit, example, write_stdout_bytes};
 
 /// meshpay: an offline peer-to-peer payment node.
 #[derive(Parser, Debug)]
@@ -61,16 +57,4 @@ fn write_example(file: Option<&std::path::Path>) -> Result<u8> {
         None => write_stdout_bytes(&bytes)?,
     }
     Ok(0)
-}
-
-/// Writes text to stdout; a closed pipe is an error, not a panic.
-pub fn write_stdout(text: &str) -> Result<()> {
-    write_stdout_bytes(text.as_bytes())
-}
-
-fn write_stdout_bytes(bytes: &[u8]) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(bytes)
-        .and_then(|()| out.flush())
-        .context("cannot write to standard output")
 }

@@ -1,0 +1,23 @@
+//! The meshpay node: a tokio daemon that drives the protocol's node core over real links
+//! and a rocksdb store, its local API, and the command line's subcommands.
+
+pub mod audit;
+pub mod example;
+pub mod output;
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+
+/// Writes text to stdout; a closed pipe is an error, not a panic.
+pub fn write_stdout(text: &str) -> Result<()> {
+    write_stdout_bytes(text.as_bytes())
+}
+
+/// Writes bytes to stdout; a closed pipe is an error, not a panic.
+pub fn write_stdout_bytes(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .context("cannot write to standard output")
+}
