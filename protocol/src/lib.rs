@@ -8,6 +8,7 @@ pub mod id;
 pub mod issuer;
 pub mod ledger;
 pub(crate) mod maps;
+pub mod node;
 pub mod policy;
 pub mod radio;
 pub mod record;

@@ -1,0 +1,239 @@
+//! Two node cores wired together in memory: payments held until durable, records that
+//! travel as frames and are acknowledged only once stored, payees' decisions, hostile
+//! frames, and a crash that loses only what was never acknowledged.
+
+use super::*;
+use crate::policy::Refusal;
+use crate::testkit::{self, World, key};
+
+const LAN: LinkId = LinkId(0);
+
+fn lan() -> LinkConfig {
+    LinkConfig {
+        sync: SyncConfig::default(),
+        mtu: 1_200,
+        reassembly: ReassemblyConfig::default(),
+    }
+}
+
+fn core(world: &World, n: u8) -> NodeCore {
+    let mut c = NodeCore::new(
+        Ledger::new(world.spec.clone()).expect("valid"),
+        testkit::rng(u64::from(n)),
+    );
+    c.open_link(LAN, lan(), [n; 32]).expect("valid config");
+    c
+}
+
+/// Writes every batch the core asks for, at once: a store with no delay.
+fn store_all(c: &mut NodeCore, store: &mut Vec<PersistBatch>) {
+    while let Some(b) = c.poll_persist() {
+        let t = b.ticket;
+        store.push(b);
+        c.persisted(t);
+    }
+}
+
+fn events(c: &mut NodeCore) -> Vec<NodeEvent> {
+    std::iter::from_fn(|| c.poll_event()).collect()
+}
+
+/// Moves frames both ways until neither side has anything to say.
+fn exchange(now: u64, a: &mut NodeCore, b: &mut NodeCore) -> usize {
+    let mut frames = 0;
+    loop {
+        let mut moved = false;
+        for (from, to, peer_of_from) in [(0, 1, 1), (1, 0, 0)] {
+            let (src, dst) = if from == 0 {
+                (&mut *a, &mut *b)
+            } else {
+                (&mut *b, &mut *a)
+            };
+            while let Some(fs) = src.poll_frames(now, LAN, peer_of_from, usize::MAX) {
+                for f in fs {
+                    frames += 1;
+                    dst.handle_frame(now, LAN, from as u64, None, &f);
+                }
+                moved = true;
+            }
+            src.flush_link(now, LAN);
+            let _ = to;
+        }
+        if !moved {
+            return frames;
+        }
+    }
+}
+
+#[test]
+fn a_payment_is_held_until_its_seq_and_record_are_durable() {
+    let mut w = World::new(1);
+    let alice = crate::record::account_of(&key(1));
+    let bob = crate::record::account_of(&key(2));
+    let mint = w.mint(alice, 500);
+    let mut a = core(&w, 1);
+    a.submit(vec![mint], None);
+    let mut stored = Vec::new();
+    store_all(&mut a, &mut stored);
+    a.add_wallet(w.wallet(1));
+    let signed = a.pay(10, alice, bob, 100, None, "tea").expect("pays");
+    assert!(
+        !a.ledger().contains(&signed.id),
+        "not released before durable"
+    );
+    assert!(a.awaits_store());
+    let batch = a.poll_persist().expect("the seq and the record wait");
+    assert_eq!(batch.seqs, vec![(alice, 2)]);
+    assert_eq!(batch.records.len(), 1);
+    assert_eq!(batch.records[0].0, signed.id);
+    events(&mut a);
+    a.persisted(batch.ticket);
+    assert!(a.ledger().contains(&signed.id));
+    let ev = events(&mut a);
+    assert!(ev.contains(&NodeEvent::PaymentReleased {
+        payment: signed.id,
+        payer: alice,
+        seq: 1
+    }));
+    assert_eq!(
+        a.poll_persist(),
+        None,
+        "the released record is not written twice"
+    );
+}
+
+#[test]
+fn records_travel_as_frames_and_both_sides_agree() {
+    let mut w = World::new(1);
+    let alice = crate::record::account_of(&key(1));
+    let mints: Vec<_> = (0..40).map(|i| w.mint(alice, 10 + i)).collect();
+    let (mut a, mut b) = (core(&w, 1), core(&w, 2));
+    a.submit(mints, None);
+    a.peer_up(0, LAN, 1);
+    b.peer_up(0, LAN, 0);
+    let mut now = 0;
+    while b.ledger().len() < 40 && now < 60_000 {
+        exchange(now, &mut a, &mut b);
+        now += 100;
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+    }
+    assert_eq!(a.ledger().state_digest(), b.ledger().state_digest());
+    let merged_from_a = events(&mut b).into_iter().any(|e| {
+        matches!(e, NodeEvent::Merged { source: Some((LAN, 0)), ref changes } if !changes.added.is_empty())
+    });
+    assert!(merged_from_a);
+    let mut stored = Vec::new();
+    store_all(&mut b, &mut stored);
+    let n: usize = stored.iter().map(|s| s.records.len()).sum();
+    assert_eq!(n, 40, "everything merged is handed to the store once");
+}
+
+#[test]
+fn a_payee_decides_only_once_the_payment_is_durable() {
+    let mut w = World::new(1);
+    let alice = crate::record::account_of(&key(1));
+    let bob = crate::record::account_of(&key(2));
+    let mint = w.mint(alice, 500);
+    let (mut a, mut b) = (core(&w, 1), core(&w, 2));
+    a.submit(vec![mint], None);
+    a.add_wallet(w.wallet(1));
+    store_all(&mut a, &mut Vec::new());
+    let nonce = [7; 16];
+    b.issue_request(nonce, 120);
+    let paid = a.pay(5, alice, bob, 120, Some(nonce), "").expect("pays");
+    store_all(&mut a, &mut Vec::new());
+    let bundle = a.bundle_for(&paid.id, |id| b.ledger().contains(id));
+    assert_eq!(bundle.len(), 2, "the mint and the payment");
+    b.offer_payment(bundle, paid.id, bob);
+    let before: Vec<_> = events(&mut b);
+    assert!(
+        !before
+            .iter()
+            .any(|e| matches!(e, NodeEvent::PaymentAccepted(_)))
+    );
+    store_all(&mut b, &mut Vec::new());
+    let after = events(&mut b);
+    assert!(
+        after
+            .iter()
+            .any(|e| matches!(e, NodeEvent::PaymentAccepted(acc) if acc.amount == 120)),
+        "{after:?}"
+    );
+    // Offered again, the request is spent: refused by its rule.
+    b.offer_payment(Vec::new(), paid.id, bob);
+    let again = events(&mut b);
+    assert!(
+        again.iter().any(|e| matches!(
+            e,
+            NodeEvent::PaymentRefused { refusal, .. } if !matches!(refusal, Refusal::Unknown)
+        )),
+        "{again:?}"
+    );
+}
+
+#[test]
+fn garbage_frames_are_the_peers_fault_and_the_node_keeps_serving() {
+    let mut w = World::new(1);
+    let alice = crate::record::account_of(&key(1));
+    let mint = w.mint(alice, 500);
+    let (mut a, mut b) = (core(&w, 1), core(&w, 2));
+    a.submit(vec![mint], None);
+    a.peer_up(0, LAN, 1);
+    b.peer_up(0, LAN, 0);
+    b.peer_up(0, LAN, 9);
+    for junk in [
+        &[0xff; 40][..],
+        &[0u8; 3][..],
+        &[1, 2, 3, 4, 5, 6, 7, 8, 9][..],
+    ] {
+        b.handle_frame(0, LAN, 9, None, junk);
+    }
+    let ev = events(&mut b);
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, NodeEvent::PeerMisbehaved { peer: 9, .. })),
+        "{ev:?}"
+    );
+    let mut now = 0;
+    while b.ledger().len() < 1 && now < 10_000 {
+        exchange(now, &mut a, &mut b);
+        now += 100;
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+    }
+    assert_eq!(b.ledger().len(), 1, "the honest peer is still served");
+}
+
+#[test]
+fn a_crash_loses_only_what_was_never_acknowledged() {
+    let mut w = World::new(1);
+    let alice = crate::record::account_of(&key(1));
+    let m1 = w.mint(alice, 1);
+    let m2 = w.mint(alice, 2);
+    let mut a = core(&w, 1);
+    a.submit(vec![m1], None);
+    let mut stored = Vec::new();
+    store_all(&mut a, &mut stored);
+    a.submit(vec![m2], None);
+    a.lose_memory(Ledger::new(w.spec.clone()).expect("valid"));
+    assert_eq!(
+        a.poll_persist(),
+        None,
+        "the unwritten batch died with the node"
+    );
+    let back: Vec<_> = stored
+        .iter()
+        .flat_map(|b| b.records.iter())
+        .map(|(_, bytes)| {
+            crate::record::parse(crate::record::decode_signed(bytes).expect("decodes"))
+                .expect("parses")
+                .into_trusted()
+        })
+        .collect();
+    let mut ledger = Ledger::new(w.spec.clone()).expect("valid");
+    ledger.merge_verified(back);
+    assert_eq!(ledger.len(), 1);
+    a.set_ledger(ledger);
+    assert_eq!(a.ledger().len(), 1);
+}
