@@ -105,6 +105,12 @@ impl Report {
 
     /// Prints what was found, one line a prerequisite, then what to do.
     pub fn print(&self) {
+        self.print_status();
+        self.print_advice();
+    }
+
+    /// Prints what was found, one line a prerequisite, and what no package fixes.
+    fn print_status(&self) {
         println!("meshpay build prerequisites:");
         let found = &self.libclang;
         match (found.linkable.first(), found.ldconfig_only.first()) {
@@ -163,6 +169,10 @@ impl Report {
         for blocker in self.blockers() {
             println!("\n{}", blocker.0);
         }
+    }
+
+    /// Prints why each missing piece is needed and the command that installs it.
+    fn print_advice(&self) {
         let needs = self.needs();
         if !needs.is_empty() {
             println!();
@@ -242,10 +252,15 @@ pub fn ensure() -> Result<Vec<(&'static str, String)>, String> {
         root: privilege == Privilege::Root,
     };
     if privilege == Privilege::None {
-        report.print();
+        report.print_status();
+        let why: Vec<String> = needs
+            .iter()
+            .map(|n| format!("{}: {}.", name(*n), n.why()))
+            .collect();
         return Err(format!(
-            "missing build prerequisites; installing them needs root. Run:\n\n    {for_person}\n\n\
-             then run this command again."
+            "missing build prerequisites.\n{}\nInstalling them needs root (or sudo without a \
+             password). Run:\n\n    {for_person}\n\nthen run this command again.",
+            why.join("\n")
         ));
     }
     for need in &needs {
@@ -272,7 +287,7 @@ pub fn ensure() -> Result<Vec<(&'static str, String)>, String> {
     }
     let after = Report::check();
     if !after.ready() {
-        after.print();
+        after.print_status();
         return Err(
             "the packages were installed but the build's prerequisites are still not found".into(),
         );
