@@ -223,7 +223,7 @@ impl World {
         else {
             return;
         };
-        let ledger = &self.nodes[host].ledger;
+        let ledger = &self.nodes[host].ledger();
         let a = &self.attackers[k];
         let mut forks = Vec::with_capacity(a.config.forks);
         for f in 0..a.config.forks {

@@ -67,17 +67,17 @@ pub fn checks(world: &World) -> Vec<Check> {
         let reached = world
             .nodes
             .iter()
-            .any(|n| !n.ledger.records_of(&account).is_empty());
+            .any(|n| !n.ledger().records_of(&account).is_empty());
         let unaware: Vec<usize> = world
             .nodes
             .iter()
-            .filter(|n| !n.ledger.has_conflict(&account))
+            .filter(|n| !n.ledger().has_conflict(&account))
             .map(|n| n.index)
             .collect();
         let held: Vec<usize> = world
             .nodes
             .iter()
-            .map(|n| n.ledger.records_of(&account).len())
+            .map(|n| n.ledger().records_of(&account).len())
             .collect();
         out.push(Check {
             name: "flooded_fork_known_everywhere",

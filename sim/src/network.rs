@@ -262,11 +262,34 @@ impl Network {
         rng: &mut ChaCha8Rng,
     ) -> Vec<(u64, Frame)> {
         let id = self.next_msg_id(from);
+        let frames = fragment(msg, self.mtu(kind), id).expect("engine messages fit a fragment set");
+        self.send_unicast_frames(kind, now, from, to, frames, rng)
+    }
+
+    /// The largest frame a link of `kind` carries.
+    pub fn mtu(&self, kind: LinkKind) -> usize {
+        match kind {
+            LinkKind::Ble => self.ble.mtu,
+            LinkKind::Lan => self.lan.mtu,
+            LinkKind::Lora => MESHTASTIC_MAX_PAYLOAD,
+        }
+    }
+
+    /// Sends frames a node core cut (within the link's MTU) from `from` to `to` over a
+    /// unicast link of `kind`; returns them with their arrival times (ms).
+    pub fn send_unicast_frames(
+        &mut self,
+        kind: LinkKind,
+        now: u64,
+        from: usize,
+        to: usize,
+        frames: Vec<Vec<u8>>,
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<(u64, Frame)> {
         let link = match kind {
             LinkKind::Ble => &self.ble,
             LinkKind::Lan | LinkKind::Lora => &self.lan,
         };
-        let frames = fragment(msg, link.mtu, id).expect("engine messages fit a fragment set");
         let mut out = Vec::with_capacity(frames.len());
         let busy = self.link_busy.entry((kind, from, to)).or_insert(0);
         let traffic = self.traffic.entry(kind).or_default();
@@ -311,6 +334,18 @@ impl Network {
         let id = self.next_msg_id(from);
         let frames =
             fragment(msg, MESHTASTIC_MAX_PAYLOAD, id).expect("LoRa messages fit a fragment set");
+        self.send_lora_frames(now, from, medium, frames, rng)
+    }
+
+    /// Broadcasts frames a node core cut from `from` on `medium`, as `send_lora` does.
+    pub fn send_lora_frames(
+        &mut self,
+        now: u64,
+        from: usize,
+        medium: u64,
+        frames: Vec<Vec<u8>>,
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<(u64, Frame)> {
         let members = self.media.get(&medium).cloned().unwrap_or_default();
         let start_us = now * US_PER_MS;
         self.forget_old_bursts(medium, start_us);

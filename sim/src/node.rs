@@ -1,21 +1,16 @@
-//! A simulated node: its ledger, a sync engine per link kind it is on (each kind with its
-//! own config), its seq store, its payees' request book, its reassemblers, its own
-//! batch-verification RNG, its LoRa radio, and its simulated durable store (DESIGN §6: a record is
-//! acknowledged once the store holds it; a crash loses only what it did not hold yet).
+//! A simulated node: the protocol's node core (ledger, engines, reassembly, wallets,
+//! request book, durable-acknowledgement contract) driven by the world, beside what is
+//! the world's and not the node's: its place in the network, its LoRa radio's hand, and
+//! its simulated durable store (DESIGN §6: a record is acknowledged once the store holds
+//! it; a crash loses only what it did not hold yet).
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
-use meshpay_protocol::RecordId;
+use meshpay_protocol::node::{LinkConfig, LinkId, NodeCore, PersistBatch};
+use meshpay_protocol::radio::fragment::ReassemblyConfig;
 use meshpay_protocol::record::{self, Record};
-use meshpay_protocol::wire;
-use prost::Message;
-
-use meshpay_protocol::Ledger;
-use meshpay_protocol::policy::RequestBook;
-use meshpay_protocol::radio::duty::DutyCycle;
-use meshpay_protocol::radio::fragment::{Reassembler, ReassemblyConfig};
-use meshpay_protocol::sync::{SyncConfig, SyncEngine};
-use meshpay_protocol::wallet::MemorySeqStore;
+use meshpay_protocol::sync::SyncConfig;
+use meshpay_protocol::{AccountId, Ledger, RecordId, wire};
 use rand_chacha::ChaCha20Rng;
 
 use crate::scenario::LinkKind;
@@ -26,20 +21,10 @@ pub struct Node {
     pub index: usize,
     /// Its group (partition side).
     pub group: usize,
-    /// The ledger.
-    pub ledger: Ledger,
-    /// One engine per link kind (a node on both talks LAN and LoRa with their configs).
-    pub engines: BTreeMap<LinkKind, SyncEngine>,
+    /// The node core: the same code the daemon drives.
+    pub core: NodeCore,
     /// The broadcast medium it is on, if any.
     pub medium: Option<u64>,
-    /// Where its wallets persist their next seq.
-    pub store: MemorySeqStore,
-    /// Requests its payees issued.
-    pub book: RequestBook,
-    /// The batch verifier's RNG (never the simulation's).
-    pub verify_rng: ChaCha20Rng,
-    /// Reassembly per link kind.
-    pub reassembly: BTreeMap<LinkKind, Reassembler>,
     /// The durable store.
     pub store_model: DurableStore,
     /// Whether the node is down.
@@ -57,7 +42,7 @@ pub struct Node {
     pub radio: Radio,
 }
 
-/// A node's LoRa radio: one message in hand at a time, and its own airtime budget.
+/// A node's LoRa radio: one message in hand at a time (its airtime budget is the core's).
 #[derive(Default)]
 pub struct Radio {
     /// The message waiting to go out.
@@ -65,9 +50,6 @@ pub struct Radio {
     /// Bumped whenever a send attempt is scheduled or abandoned: an attempt whose
     /// number is not the current one is stale (the node crashed or moved since).
     pub attempt: u64,
-    /// The duty-cycle budget, when the scenario sets one (it survives a crash, as the
-    /// law does).
-    pub duty: Option<DutyCycle>,
 }
 
 impl Radio {
@@ -78,44 +60,44 @@ impl Radio {
     }
 }
 
-/// The simulated durable store: records written in merge order (so a record's
-/// dependencies are never written after it) once the write delay has passed.
+/// The simulated durable store: batches written in the order the core handed them (so a
+/// record's dependencies are never written after it) once the write delay has passed.
 #[derive(Default)]
 pub struct DurableStore {
     /// Written records, in write order, as encoded `SignedRecord` bytes.
     written: Vec<(RecordId, Vec<u8>)>,
     /// Ids of `written`, to skip rewrites.
     ids: HashSet<RecordId>,
-    /// Records merged but not yet durable: (due ms, id, bytes).
-    pending: VecDeque<(u64, RecordId, Vec<u8>)>,
+    /// Wallets' next seqs as written.
+    seqs: HashMap<AccountId, u64>,
+    /// Batches taken but not yet durable: (due ms, batch).
+    pending: VecDeque<(u64, PersistBatch)>,
     /// Bytes written.
     bytes: u64,
 }
 
 impl DurableStore {
-    /// Queues a merged record for writing at `due` (ms).
-    pub fn queue(&mut self, due: u64, record: &Record) {
-        if self.ids.contains(&record.id()) {
-            return;
-        }
-        self.pending
-            .push_back((due, record.id(), record.to_signed().encode_to_vec()));
+    /// Queues a batch for writing at `due` (ms).
+    pub fn queue(&mut self, due: u64, batch: PersistBatch) {
+        self.pending.push_back((due, batch));
     }
 
-    /// Writes every queued record due by `now` (all of them with `u64::MAX`: an fsync).
-    pub fn write_due(&mut self, now: u64) {
-        while self.pending.front().is_some_and(|(due, _, _)| *due <= now) {
-            let (_, id, bytes) = self.pending.pop_front().expect("peeked");
-            if self.ids.insert(id) {
-                self.bytes += bytes.len() as u64;
-                self.written.push((id, bytes));
+    /// Writes every batch due by `now` (all of them with `u64::MAX`: an fsync); returns
+    /// the last ticket written, if any was.
+    pub fn write_due(&mut self, now: u64) -> Option<u64> {
+        let mut last = None;
+        while self.pending.front().is_some_and(|(due, _)| *due <= now) {
+            let (_, batch) = self.pending.pop_front().expect("peeked");
+            for (id, bytes) in batch.records {
+                if self.ids.insert(id) {
+                    self.bytes += bytes.len() as u64;
+                    self.written.push((id, bytes));
+                }
             }
+            self.seqs.extend(batch.seqs);
+            last = Some(batch.ticket);
         }
-    }
-
-    /// Whether the record is durable (acknowledged).
-    pub fn acknowledged(&self, id: &RecordId) -> bool {
-        self.ids.contains(id)
+        last
     }
 
     /// Ids of every acknowledged record.
@@ -123,14 +105,19 @@ impl DurableStore {
         self.written.iter().map(|(id, _)| id)
     }
 
+    /// A wallet's persisted next seq (1 when it never signed).
+    pub fn next_seq(&self, account: &AccountId) -> u64 {
+        self.seqs.get(account).copied().unwrap_or(1)
+    }
+
     /// Records and bytes held.
     pub fn size(&self) -> (usize, u64) {
         (self.written.len(), self.bytes)
     }
 
-    /// A crash: everything not yet written is gone. Returns how many records that was.
+    /// A crash: every batch not yet written is gone. Returns how many records that was.
     pub fn crash(&mut self) -> usize {
-        let lost = self.pending.len();
+        let lost = self.pending.iter().map(|(_, b)| b.records.len()).sum();
         self.pending.clear();
         lost
     }
@@ -149,7 +136,7 @@ impl DurableStore {
 }
 
 impl Node {
-    /// A node with a ledger for `ledger` and no engines yet.
+    /// A node with a core over `ledger` and no links yet.
     pub fn new(index: usize, group: usize, ledger: Ledger, verify_rng: ChaCha20Rng) -> Self {
         let digest = ledger.state_digest();
         Node {
@@ -157,13 +144,8 @@ impl Node {
             conserved_at: None,
             index,
             group,
-            ledger,
-            engines: BTreeMap::new(),
+            core: NodeCore::new(ledger, verify_rng),
             medium: None,
-            store: MemorySeqStore::default(),
-            book: RequestBook::default(),
-            verify_rng,
-            reassembly: BTreeMap::new(),
             store_model: DurableStore::default(),
             crashed: false,
             epoch: 0,
@@ -171,39 +153,58 @@ impl Node {
         }
     }
 
-    /// Replaces the ledger (a crash or a restart) and refreshes the cached digest.
+    /// The ledger.
+    pub fn ledger(&self) -> &Ledger {
+        self.core.ledger()
+    }
+
+    /// Replaces the ledger (a restart) and refreshes the cached digest.
     pub fn set_ledger(&mut self, ledger: Ledger) {
-        self.ledger = ledger;
-        self.digest = self.ledger.state_digest();
+        self.core.set_ledger(ledger);
+        self.digest = self.core.ledger().state_digest();
     }
 
     /// Records and bytes its ledger holds (bytes as they travel).
     pub fn ledger_size(&self) -> (usize, u64) {
-        let bytes = self
-            .ledger
+        let ledger = self.core.ledger();
+        let bytes = ledger
             .records_in_dependency_order()
             .iter()
             .map(|r| r.encoded_len() as u64)
             .sum();
-        (self.ledger.len(), bytes)
+        (ledger.len(), bytes)
     }
 
-    /// The engine for `kind`, created with that kind's config and `seed` on first use.
-    pub fn engine(&mut self, kind: LinkKind, seed: [u8; 32]) -> &mut SyncEngine {
-        self.engines.entry(kind).or_insert_with(|| {
-            let config = match kind {
-                LinkKind::Lan => SyncConfig::default(),
-                LinkKind::Lora => SyncConfig::lora(),
-                LinkKind::Ble => SyncConfig::ble(),
-            };
-            SyncEngine::new(config, seed).expect("built-in configs are valid")
-        })
+    /// Opens the link for `kind` (with that kind's config, frames cut to `mtu`),
+    /// its engine seeded with `seed` when it is new.
+    pub fn open_link(&mut self, kind: LinkKind, mtu: usize, seed: [u8; 32]) {
+        let sync = match kind {
+            LinkKind::Lan => SyncConfig::default(),
+            LinkKind::Lora => SyncConfig::lora(),
+            LinkKind::Ble => SyncConfig::ble(),
+        };
+        let config = LinkConfig {
+            sync,
+            mtu,
+            reassembly: ReassemblyConfig::default(),
+        };
+        self.core
+            .open_link(link_id(kind), config, seed)
+            .expect("built-in configs are valid");
     }
+}
 
-    /// The reassembler for frames of `kind`.
-    pub fn reassembler(&mut self, kind: LinkKind) -> &mut Reassembler {
-        self.reassembly
-            .entry(kind)
-            .or_insert_with(|| Reassembler::new(ReassemblyConfig::default()))
+/// The core's link number for a link kind; ordered as the kinds are, so the core visits
+/// links in the order the simulator always has.
+pub fn link_id(kind: LinkKind) -> LinkId {
+    LinkId(kind as u8)
+}
+
+/// The link kind behind a core's link number.
+pub fn link_kind(link: LinkId) -> LinkKind {
+    match link.0 {
+        0 => LinkKind::Lan,
+        1 => LinkKind::Lora,
+        _ => LinkKind::Ble,
     }
 }

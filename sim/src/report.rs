@@ -97,10 +97,10 @@ impl Report {
         // 1. Nodes that reach each other agree, bit for bit.
         let mut diverged = Vec::new();
         for comp in world.components() {
-            let d0 = world.nodes[comp[0]].ledger.state_digest();
+            let d0 = world.nodes[comp[0]].ledger().state_digest();
             diverged.extend(
                 comp.iter()
-                    .filter(|&&n| world.nodes[n].ledger.state_digest() != d0)
+                    .filter(|&&n| world.nodes[n].ledger().state_digest() != d0)
                     .copied(),
             );
         }
@@ -118,7 +118,7 @@ impl Report {
         let mut union: BTreeSet<_> = world
             .nodes
             .iter()
-            .flat_map(|n| n.ledger.conflicts())
+            .flat_map(|n| n.ledger().conflicts())
             .map(|c| (c.account, c.seq))
             .collect();
         if let Some((spender, _)) = &world.double_spender {
@@ -132,7 +132,7 @@ impl Report {
         let mut missing = Vec::new();
         for n in &world.nodes {
             let known: BTreeSet<_> = n
-                .ledger
+                .ledger()
                 .conflicts()
                 .into_iter()
                 .map(|c| (c.account, c.seq))
@@ -157,9 +157,9 @@ impl Report {
             .map(|(t, n, e)| format!("at {t} ms on node {n}: {e}"));
         let mut checked = 0;
         for n in &world.nodes {
-            if n.ledger.holds_checkpoint_heads() {
+            if n.ledger().holds_checkpoint_heads() {
                 checked += 1;
-                if let Err(e) = n.ledger.check_conservation() {
+                if let Err(e) = n.ledger().check_conservation() {
                     broken.get_or_insert_with(|| format!("at the end on node {}: {e}", n.index));
                 }
             }
@@ -215,7 +215,7 @@ impl Report {
             invariants_ok: invariants.iter().all(|i| i.ok),
             invariants,
             nodes: world.nodes.len(),
-            records: world.nodes.iter().map(|n| n.ledger.len()).collect(),
+            records: world.nodes.iter().map(|n| n.ledger().len()).collect(),
             payments_attempted: world.tally.attempted,
             payments_accepted: world.tally.accepted,
             payments_refused: world.tally.refused.clone(),

@@ -9,7 +9,7 @@ use meshpay_protocol::issuer::Issuer;
 use meshpay_protocol::ledger::Changes;
 use meshpay_protocol::radio::duty::{DutyCycle, EU868_WINDOW_MS, PPM};
 use meshpay_protocol::record::account_of;
-use meshpay_protocol::sync::Event;
+use meshpay_protocol::node::{NodeEvent, PayError, PeerFault};
 use meshpay_protocol::wallet::Wallet;
 use meshpay_protocol::{AccountId, ChainSpec, Ledger, RecordId, policy, wire};
 use rand_chacha::ChaCha8Rng;
@@ -18,7 +18,7 @@ use rand_core::Rng;
 use crate::attack::{AttackTally, Attacker};
 use crate::clock::Clock;
 use crate::network::{Frame, Network};
-use crate::node::Node;
+use crate::node::{Node, link_id, link_kind};
 use crate::scenario::{Action, LinkKind, Scenario};
 use crate::seeds;
 use crate::trace::Trace;
@@ -65,10 +65,8 @@ pub(crate) enum Ev {
 pub struct Account {
     /// The account.
     pub id: AccountId,
-    /// Its node.
+    /// Its node (whose core holds its wallet).
     pub node: usize,
-    /// Its wallet (taken out only while it pays).
-    pub wallet: Option<Wallet>,
 }
 
 /// What a run records as it goes.
@@ -151,8 +149,8 @@ pub struct World {
     pub network: Network,
     /// The honest accounts.
     pub accounts: Vec<Account>,
-    /// The double spender's account and its two wallets (node, wallet).
-    pub double_spender: Option<(AccountId, Vec<(usize, Wallet)>)>,
+    /// The double spender's account and the two nodes holding a wallet of its key.
+    pub double_spender: Option<(AccountId, Vec<usize>)>,
     /// The trace hash.
     pub trace: Trace,
     /// What happened.
@@ -193,10 +191,11 @@ impl World {
                 let ledger = Ledger::new(spec.clone()).expect("the simulator's spec is valid");
                 let mut node =
                     Node::new(i, network.group_of(i), ledger, seeds::verify_rng(seed, i));
-                node.radio.duty = scenario.lora.duty_cycle_per_mille.map(|d| {
-                    DutyCycle::new(EU868_WINDOW_MS, d * (PPM / 1_000))
-                        .expect("validated: 1..=1000 per mille")
-                });
+                if let Some(d) = scenario.lora.duty_cycle_per_mille {
+                    let duty = DutyCycle::new(EU868_WINDOW_MS, d * (PPM / 1_000))
+                        .expect("validated: 1..=1000 per mille");
+                    node.core.set_duty_cycle(link_id(LinkKind::Lora), duty);
+                }
                 node
             })
             .collect();
@@ -251,8 +250,8 @@ impl World {
                 self.accounts.push(Account {
                     id: account_of(&key),
                     node,
-                    wallet: Some(Wallet::new(key, spec, 1)),
                 });
+                self.nodes[node].core.add_wallet(Wallet::new(key, spec, 1));
             }
         }
         let mut mints: Vec<(AccountId, u64)> = self
@@ -266,16 +265,19 @@ impl World {
             // each the group's last node (away from the gateway when the group allows).
             let key = seeds::account_key(self.seed, key_index);
             let id = account_of(&key);
-            let sides = (0..2)
+            let sides: Vec<usize> = (0..2)
                 .map(|g| {
-                    let node = self
-                        .group_nodes(g)
+                    self.group_nodes(g)
                         .last()
                         .copied()
-                        .expect("groups are non-empty");
-                    (node, Wallet::new(key.clone(), spec, 1))
+                        .expect("groups are non-empty")
                 })
                 .collect();
+            for &node in &sides {
+                self.nodes[node]
+                    .core
+                    .add_wallet(Wallet::new(key.clone(), spec, 1));
+            }
             self.double_spender = Some((id, sides));
             mints.push((id, d.balance));
         }
@@ -288,7 +290,7 @@ impl World {
                     .expect("minting within bounds")
             })
             .collect();
-        self.apply(ISSUER_NODE, records, None);
+        self.apply(ISSUER_NODE, records);
     }
 
     /// The nodes in `group` now.
@@ -415,7 +417,7 @@ impl World {
             .tally
             .accepted_ids
             .iter()
-            .filter(|(n, id)| !self.nodes[*n].ledger.contains(id))
+            .filter(|(n, id)| !self.nodes[*n].ledger().contains(id))
             .count() as u64;
         self.tally.attacks = self.attackers.iter().map(|a| a.tally.clone()).collect();
     }
@@ -468,7 +470,7 @@ impl World {
         let g = self.network.group_of(i);
         let epoch = self.nodes[i].epoch;
         let seed = self.seed;
-        self.nodes[i].engines.clear();
+        self.nodes[i].core.close_links();
         self.nodes[i].medium = None;
         self.nodes[i].radio.reset();
         let link = self.scenario.groups[g].link;
@@ -482,16 +484,23 @@ impl World {
             );
             let outsiders = self.attackers.iter().filter(|a| a.group == g);
             let ids: Vec<u64> = outsiders.map(|a| a.index as u64).collect();
-            let engine = self.nodes[i].engine(link, engine_seed(seed, i, link, epoch));
+            let mtu = self.network.mtu(link);
+            let node = &mut self.nodes[i];
+            node.open_link(link, mtu, engine_seed(seed, i, link, epoch));
             for id in ids {
-                engine.add_peer(now, id);
+                node.core.peer_up(now, link_id(link), id);
             }
         } else {
             let medium = MEDIUM_BASE + g as u64;
             self.nodes[i].medium = Some(medium);
-            self.nodes[i]
-                .engine(LinkKind::Lora, engine_seed(seed, i, LinkKind::Lora, epoch))
-                .add_medium(now, medium);
+            let mtu = self.network.mtu(LinkKind::Lora);
+            let node = &mut self.nodes[i];
+            node.open_link(
+                LinkKind::Lora,
+                mtu,
+                engine_seed(seed, i, LinkKind::Lora, epoch),
+            );
+            node.core.medium_up(now, link_id(LinkKind::Lora), medium);
             self.network.join_medium(medium, i);
         }
         if let Some(g) = self.gateways.iter().position(|&b| b == i) {
@@ -502,14 +511,11 @@ impl World {
             );
         }
         for (kind, b) in peers {
-            self.nodes[i]
-                .engine(kind, engine_seed(seed, i, kind, epoch))
-                .add_peer(now, b as u64);
+            let mtu = self.network.mtu(kind);
+            self.nodes[i].open_link(kind, mtu, engine_seed(seed, i, kind, epoch));
+            self.nodes[i].core.peer_up(now, link_id(kind), b as u64);
             // The peer sees the connection drop and come back: it reconciles at once.
-            if let Some(e) = self.nodes[b].engines.get_mut(&kind) {
-                e.remove_peer(i as u64);
-                e.add_peer(now, i as u64);
-            }
+            self.nodes[b].core.peer_up(now, link_id(kind), i as u64);
         }
     }
 
@@ -528,10 +534,9 @@ impl World {
                 continue;
             }
             for (x, y) in [(a, b), (b, a)] {
-                if let Some(e) = self.nodes[x].engines.get_mut(&LinkKind::Lan) {
-                    e.remove_peer(y as u64);
-                    e.add_peer(now, y as u64);
-                }
+                self.nodes[x]
+                    .core
+                    .peer_up(now, link_id(LinkKind::Lan), y as u64);
             }
         }
     }
@@ -547,15 +552,13 @@ impl World {
         let node = &mut self.nodes[i];
         node.crashed = true;
         self.tally.unwritten_lost += node.store_model.crash() as u64;
-        node.set_ledger(empty);
-        node.engines.clear();
-        node.reassembly.clear();
+        node.core.lose_memory(empty);
+        node.digest = node.ledger().state_digest();
         node.radio.reset();
-        node.book = Default::default();
         // Its unicast peers see the connection drop.
         for n in &mut self.nodes {
-            for (_, e) in n.engines.iter_mut().filter(|(k, _)| k.is_unicast()) {
-                e.remove_peer(i as u64);
+            for kind in [LinkKind::Lan, LinkKind::Ble] {
+                n.core.peer_down(link_id(kind), i as u64);
             }
         }
     }
@@ -585,26 +588,19 @@ impl World {
         node.epoch += 1;
         self.trace.merge(now, i, &node.digest);
         // Wallets resume where their seq store says: they never sign a seq twice.
-        for (a, account) in self
-            .accounts
-            .iter_mut()
-            .enumerate()
-            .filter(|(_, a)| a.node == i)
-        {
+        for (a, account) in self.accounts.iter().enumerate().filter(|(_, a)| a.node == i) {
             let key = seeds::account_key(self.seed, ISSUER_KEY + 1 + a as u64);
-            let next = self.nodes[i]
-                .store
-                .next
-                .get(&account.id)
-                .copied()
-                .unwrap_or(1);
-            account.wallet = Some(Wallet::new(key, &self.spec, next));
+            let node = &mut self.nodes[i];
+            let next = node.store_model.next_seq(&account.id);
+            node.core.add_wallet(Wallet::new(key, &self.spec, next));
         }
         let spender_key = ISSUER_KEY + 1 + self.accounts.len() as u64;
-        if let Some((id, sides)) = self.double_spender.as_mut() {
-            for (node, wallet) in sides.iter_mut().filter(|(n, _)| *n == i) {
-                let next = self.nodes[*node].store.next.get(id).copied().unwrap_or(1);
-                *wallet = Wallet::new(seeds::account_key(self.seed, spender_key), &self.spec, next);
+        if let Some((id, sides)) = self.double_spender.as_ref() {
+            if sides.contains(&i) {
+                let node = &mut self.nodes[i];
+                let next = node.store_model.next_seq(id);
+                let key = seeds::account_key(self.seed, spender_key);
+                node.core.add_wallet(Wallet::new(key, &self.spec, next));
             }
         }
         self.connect(i, now);
@@ -633,18 +629,14 @@ impl World {
             self.network.leave_medium(m, i);
         }
         for b in self.group_nodes(from) {
-            for (_, e) in self.nodes[b]
-                .engines
-                .iter_mut()
-                .filter(|(k, _)| k.is_unicast())
-            {
-                e.remove_peer(i as u64);
+            for kind in [LinkKind::Lan, LinkKind::Ble] {
+                self.nodes[b].core.peer_down(link_id(kind), i as u64);
             }
         }
         self.network.set_group(i, to);
         self.nodes[i].group = to;
         self.nodes[i].epoch += 1;
-        self.nodes[i].engines.clear();
+        self.nodes[i].core.close_links();
         if !self.nodes[i].crashed {
             self.connect(i, now);
         }
@@ -660,16 +652,12 @@ impl World {
             if self.nodes[i].crashed {
                 continue;
             }
-            self.nodes[i].store_model.write_due(now);
-            let kinds: Vec<LinkKind> = self.nodes[i].engines.keys().copied().collect();
-            for kind in kinds {
-                let node = &mut self.nodes[i];
-                let engine = node.engines.get_mut(&kind).expect("listed");
-                if engine.poll_timeout().is_some_and(|t| t <= now) {
-                    let events = engine.handle_timeout(now, &node.ledger);
-                    self.events(now, i, kind, events);
-                }
+            let node = &mut self.nodes[i];
+            if let Some(ticket) = node.store_model.write_due(now) {
+                node.core.persisted(ticket);
             }
+            node.core.handle_timeout(now);
+            self.drain(now, i);
             self.pump(now, i);
         }
         if now % CHECK_EVERY_MS < self.scenario.tick_ms {
@@ -683,10 +671,10 @@ impl World {
             // A ledger whose digest has not moved since conservation last held is the
             // same ledger: only changed ones are checked again.
             for n in &mut self.nodes {
-                if n.conserved_at == Some(n.digest) || !n.ledger.holds_checkpoint_heads() {
+                if n.conserved_at == Some(n.digest) || !n.ledger().holds_checkpoint_heads() {
                     continue;
                 }
-                match n.ledger.check_conservation() {
+                match n.ledger().check_conservation() {
                     Ok(()) => n.conserved_at = Some(n.digest),
                     Err(e) => {
                         self.tally.conservation_failure = Some((now, n.index, e.to_string()));
@@ -710,26 +698,29 @@ impl World {
     /// Moves what node `i`'s engines want to send onto the network.
     fn pump(&mut self, now: u64, i: usize) {
         let mut sends = Vec::new();
-        let kinds: Vec<LinkKind> = self.nodes[i].engines.keys().copied().collect();
-        for kind in kinds {
+        for link in self.nodes[i].core.links() {
+            let kind = link_kind(link);
             let node = &mut self.nodes[i];
-            let engine = node.engines.get_mut(&kind).expect("listed");
             match kind {
                 LinkKind::Lan | LinkKind::Ble => {
-                    let peers: Vec<u64> = engine.peers().collect();
+                    let peers: Vec<u64> = node
+                        .core
+                        .engine(link)
+                        .map(|e| e.peers().collect())
+                        .unwrap_or_default();
                     for peer in peers {
                         for _ in 0..MAX_MESSAGES_PER_POLL {
-                            let Some(msg) =
-                                engine.poll_transmit(now, peer, usize::MAX, &node.ledger)
+                            let Some(frames) =
+                                self.nodes[i].core.poll_frames(now, link, peer, usize::MAX)
                             else {
                                 break;
                             };
-                            sends.extend(self.network.send_unicast(
+                            sends.extend(self.network.send_unicast_frames(
                                 kind,
                                 now,
                                 i,
                                 peer as usize,
-                                &msg,
+                                frames,
                                 &mut self.rng,
                             ));
                         }
@@ -741,8 +732,7 @@ impl World {
                     // backoff before listening again and sending.
                     let medium = node.medium.expect("a LoRa engine has a medium");
                     if node.radio.pending.is_none() && self.network.medium_free(medium, now, i) {
-                        if let Some(msg) =
-                            engine.poll_transmit(now, medium, usize::MAX, &node.ledger)
+                        if let Some(msg) = node.core.poll_message(now, link, medium, usize::MAX)
                         {
                             node.radio.pending = Some(msg);
                             node.radio.attempt += 1;
@@ -752,12 +742,8 @@ impl World {
                     }
                 }
             }
-            let events = self.nodes[i]
-                .engines
-                .get_mut(&kind)
-                .expect("listed")
-                .take_events();
-            self.events(now, i, kind, events);
+            self.nodes[i].core.flush_link(now, link);
+            self.drain(now, i);
         }
         for (at, frame) in sends {
             self.clock.schedule(at, Ev::Deliver(frame));
@@ -783,7 +769,8 @@ impl World {
             return;
         }
         let airtime = self.network.lora_airtime_us(msg);
-        if let Some(duty) = &self.nodes[i].radio.duty {
+        let lora = link_id(LinkKind::Lora);
+        if let Some(duty) = self.nodes[i].core.duty_cycle(lora) {
             if !duty.allows(now, airtime) {
                 match duty.next_allowed_ms(now, airtime) {
                     Some(t) => {
@@ -801,10 +788,11 @@ impl World {
         }
         let node = &mut self.nodes[i];
         let msg = node.radio.pending.take().expect("checked above");
-        if let Some(duty) = node.radio.duty.as_mut() {
-            duty.record(now, airtime);
-        }
-        let sends = self.network.send_lora(now, i, medium, &msg, &mut self.rng);
+        node.core.record_airtime(lora, now, airtime);
+        let frames = node.core.fragment(lora, &msg);
+        let sends = self
+            .network
+            .send_lora_frames(now, i, medium, frames, &mut self.rng);
         for (at, frame) in sends {
             self.clock.schedule(at, Ev::Deliver(frame));
         }
@@ -830,78 +818,84 @@ impl World {
             self.tally.dropped_at_crashed += 1;
             return;
         }
-        let Ok(Some(msg)) =
-            self.nodes[to]
-                .reassembler(frame.kind)
-                .push(now, frame.from as u64, &frame.bytes)
-        else {
+        let link = link_id(frame.kind);
+        let from = frame.from as u64;
+        let Some(msg) = self.nodes[to].core.reassemble(now, link, from, &frame.bytes) else {
             return;
         };
         self.trace.message(now, frame.from, to, &msg);
         let node = &mut self.nodes[to];
-        let Some(engine) = node.engines.get_mut(&frame.kind) else {
+        if node.core.engine(link).is_none() {
             return;
-        };
-        let events = match frame.medium {
-            Some(m) => engine.handle_medium(now, m, frame.from as u64, &msg, &node.ledger),
-            None => engine.handle(now, frame.from as u64, &msg, &node.ledger),
-        };
-        self.events(now, to, frame.kind, events);
+        }
+        node.core.handle_message(now, link, from, frame.medium, &msg);
+        self.drain(now, to);
         self.pump(now, to);
     }
 
-    fn events(&mut self, now: u64, i: usize, kind: LinkKind, events: Vec<Event>) {
-        for e in events {
-            match e {
-                Event::Received { peer, records } => {
-                    self.apply_at(now, i, records, Some((kind, peer)));
-                }
-                Event::PeerError { peer, .. } => {
+    /// Acts on what node `i`'s core reports (traces merges, tallies forks and peer
+    /// errors, the issuer revokes) and hands its batches to the store; returns the
+    /// payees' decisions.
+    fn drain(&mut self, now: u64, i: usize) -> Vec<NodeEvent> {
+        let mut decisions = Vec::new();
+        loop {
+            let due = now + self.scenario.store.write_delay_ms;
+            let node = &mut self.nodes[i];
+            while let Some(batch) = node.core.poll_persist() {
+                node.store_model.queue(due, batch);
+            }
+            let Some(event) = node.core.poll_event() else {
+                return decisions;
+            };
+            match event {
+                NodeEvent::Merged { changes, .. } => self.merged(now, i, &changes),
+                NodeEvent::PeerMisbehaved {
+                    peer,
+                    error: PeerFault::Sync(_),
+                    ..
+                } => {
                     self.tally.peer_errors += 1;
                     self.attacker_struck(peer);
                 }
-                Event::Reconciled { .. } => {}
+                e @ (NodeEvent::PaymentAccepted(_) | NodeEvent::PaymentRefused { .. }) => {
+                    decisions.push(e)
+                }
+                _ => {}
             }
         }
     }
 
-    fn apply(
-        &mut self,
-        i: usize,
-        records: Vec<wire::SignedRecord>,
-        source: Option<(LinkKind, u64)>,
-    ) {
-        let now = self.clock.now();
-        self.apply_at(now, i, records, source);
-    }
-
-    /// Merges records at node `i` and tells its engines (the source's engine skips the
-    /// source); notes forks the node learns of.
-    fn apply_at(
-        &mut self,
-        now: u64,
-        i: usize,
-        records: Vec<wire::SignedRecord>,
-        source: Option<(LinkKind, u64)>,
-    ) -> Changes {
-        if self.nodes[i].crashed {
-            return Changes::default();
-        }
-        let due = now + self.scenario.store.write_delay_ms;
+    /// Writes everything node `i` queued for its store now (an fsync) and tells its core.
+    fn fsync(&mut self, now: u64, i: usize) -> Vec<NodeEvent> {
+        let mut decisions = self.drain(now, i);
         let node = &mut self.nodes[i];
-        let changes = node.ledger.merge(records, &mut node.verify_rng);
-        // Merged records go to the durable store in merge order, dependencies first.
-        for id in &changes.added {
-            if let Some(r) = node.ledger.get(id) {
-                node.store_model.queue(due, r);
-            }
+        if let Some(ticket) = node.store_model.write_due(u64::MAX) {
+            node.core.persisted(ticket);
         }
-        for (kind, engine) in node.engines.iter_mut() {
-            let from = source.filter(|(k, _)| k == kind).map(|(_, p)| p);
-            engine.on_merged(from, &changes, &node.ledger);
+        decisions.extend(self.drain(now, i));
+        decisions
+    }
+
+    fn apply(&mut self, i: usize, records: Vec<wire::SignedRecord>) {
+        let now = self.clock.now();
+        self.apply_at(now, i, records);
+    }
+
+    /// Merges records handed in at node `i` (the issuer's): its core tells its engines.
+    fn apply_at(&mut self, now: u64, i: usize, records: Vec<wire::SignedRecord>) {
+        if self.nodes[i].crashed {
+            return;
         }
+        self.nodes[i].core.submit(records, None);
+        self.drain(now, i);
+    }
+
+    /// What the world records of a merge at node `i`: the trace, the forks it learned
+    /// of, and the issuer's revocations.
+    fn merged(&mut self, now: u64, i: usize, changes: &Changes) {
+        let node = &mut self.nodes[i];
         if !changes.added.is_empty() {
-            node.digest = node.ledger.state_digest();
+            node.digest = node.ledger().state_digest();
             self.trace.merge(now, i, &node.digest);
         }
         for c in &changes.conflicts {
@@ -917,7 +911,6 @@ impl World {
                 self.revoke(now, account, seq);
             }
         }
-        changes
     }
 
     /// The issuer settles, on its node, every honest account whose canonical chain
@@ -926,7 +919,7 @@ impl World {
         if self.nodes[ISSUER_NODE].crashed {
             return;
         }
-        let ledger = &self.nodes[ISSUER_NODE].ledger;
+        let ledger = self.nodes[ISSUER_NODE].ledger();
         let (issuer, store) = &mut self.issuer;
         let mut records = Vec::new();
         for a in &self.accounts {
@@ -952,7 +945,7 @@ impl World {
         }
         self.tally.settlements += records.len() as u64;
         if !records.is_empty() {
-            self.apply(ISSUER_NODE, records, None);
+            self.apply(ISSUER_NODE, records);
         }
     }
 
@@ -967,7 +960,7 @@ impl World {
             return;
         };
         self.tally.revocations += 1;
-        self.apply(ISSUER_NODE, vec![r], None);
+        self.apply(ISSUER_NODE, vec![r]);
     }
 
     fn reachable_accounts(&self, payer: usize, exclude: AccountId) -> Vec<usize> {
@@ -995,9 +988,7 @@ impl World {
         let payer_node = self.accounts[payer].node;
         let (payee_id, payee_node) = (self.accounts[payee].id, self.accounts[payee].node);
         self.tally.attempted += 1;
-        let mut wallet = self.accounts[payer].wallet.take().expect("not paying");
-        let result = self.pay(now, &mut wallet, payer_node, payee_id, payee_node, amount);
-        self.accounts[payer].wallet = Some(wallet);
+        let result = self.pay(now, payer_id, payer_node, payee_id, payee_node, amount);
         match result {
             Ok(_) => self.tally.accepted += 1,
             Err(PayFailure::NotBuilt(reason)) => {
@@ -1010,11 +1001,11 @@ impl World {
     }
 
     fn double_spend(&mut self, now: u64) {
-        let Some((id, mut sides)) = self.double_spender.take() else {
+        let Some((id, sides)) = self.double_spender.take() else {
             return;
         };
         let amount = self.scenario.double_spend.as_ref().map_or(0, |d| d.amount);
-        for (node, wallet) in sides.iter_mut() {
+        for node in sides.iter() {
             if self.nodes[*node].crashed {
                 continue;
             }
@@ -1037,9 +1028,15 @@ impl World {
             else {
                 continue;
             };
-            let seq = wallet.next_seq();
-            let result = self.pay(now, wallet, *node, payee.0, payee.1, amount);
-            if wallet.next_seq() > seq {
+            let next_seq = |w: &World| {
+                w.nodes[*node]
+                    .core
+                    .wallet(&id)
+                    .map_or(0, |w| w.next_seq())
+            };
+            let seq = next_seq(self);
+            let result = self.pay(now, id, *node, payee.0, payee.1, amount);
+            if next_seq(self) > seq {
                 self.tally.double_spend_signed.push(seq);
             }
             match result {
@@ -1058,7 +1055,7 @@ impl World {
     fn pay(
         &mut self,
         now: u64,
-        wallet: &mut Wallet,
+        payer: AccountId,
         payer_node: usize,
         payee: AccountId,
         payee_node: usize,
@@ -1069,41 +1066,39 @@ impl World {
         }
         let mut nonce = [0u8; 16];
         self.rng.fill_bytes(&mut nonce);
-        self.nodes[payee_node].book.issue(nonce, amount);
-        let node = &mut self.nodes[payer_node];
-        let record = wallet
-            .pay(
-                &node.ledger,
-                &mut node.store,
-                payee,
-                amount,
-                Some(nonce),
-                "",
-                now,
-            )
-            .map_err(|e| PayFailure::NotBuilt(wallet_reason(&e)))?;
-        let id = RecordId::of_body(&record.body);
-        self.apply(payer_node, vec![record], None);
-        // The payer's node makes its own record durable before handing it out.
-        self.nodes[payer_node].store_model.write_due(u64::MAX);
-        if payee_node != payer_node {
-            let have = &self.nodes[payee_node].ledger;
-            let bundle: Vec<wire::SignedRecord> = self.nodes[payer_node]
-                .ledger
-                .closure(&id, |r| have.contains(r))
-                .into_iter()
-                .map(|r| r.to_signed())
-                .collect();
-            self.apply(payee_node, bundle, None);
+        self.nodes[payee_node].core.issue_request(nonce, amount);
+        let signed = self.nodes[payer_node]
+            .core
+            .pay(now, payer, payee, amount, Some(nonce), "")
+            .map_err(|e| match e {
+                PayError::Wallet(e) => PayFailure::NotBuilt(wallet_reason(&e)),
+                PayError::NoWallet(_) => PayFailure::NotBuilt("no_wallet".to_owned()),
+            })?;
+        // The payer's node makes its seq and record durable before handing it out.
+        self.fsync(now, payer_node);
+        let bundle = if payee_node != payer_node {
+            let have = self.nodes[payee_node].ledger();
+            self.nodes[payer_node]
+                .core
+                .bundle_for(&signed.id, |r| have.contains(r))
+        } else {
+            Vec::new()
+        };
+        // The payee's node decides once what it rests on is durable.
+        self.nodes[payee_node]
+            .core
+            .offer_payment(bundle, signed.id, payee);
+        let decisions = self.fsync(now, payee_node);
+        match decisions.into_iter().next() {
+            Some(NodeEvent::PaymentAccepted(a)) => {
+                self.tally.accepted_ids.push((payee_node, signed.id));
+                Ok(a.amount)
+            }
+            Some(NodeEvent::PaymentRefused { refusal, .. }) => {
+                Err(PayFailure::Refused(refusal_rule(&refusal)))
+            }
+            _ => Err(PayFailure::Refused("undecided".to_owned())),
         }
-        // The payee's node acknowledges only what is durable: it writes before deciding.
-        self.nodes[payee_node].store_model.write_due(u64::MAX);
-        let node = &mut self.nodes[payee_node];
-        let accepted = policy::accept(&node.ledger, &id, &payee, &mut node.book)
-            .map(|a| a.amount)
-            .map_err(|r| PayFailure::Refused(refusal_rule(&r)))?;
-        self.tally.accepted_ids.push((payee_node, id));
-        Ok(accepted)
     }
 
     /// Node indices grouped by who can reach whom now, each component in node order
@@ -1218,7 +1213,7 @@ mod tests {
         world.fault = fault;
         if let Some(f) = fault {
             for n in &mut world.nodes {
-                n.ledger.inject_fault(f);
+                n.core.inject_fault(f);
             }
         }
         world.run();

@@ -116,6 +116,12 @@ impl NodeCore {
         self.ledger = ledger;
     }
 
+    /// Switches a ledger rule off, so a test can show the checks catch a broken ledger.
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_fault(&mut self, fault: crate::ledger::Fault) {
+        self.ledger.inject_fault(fault);
+    }
+
     /// The node lost its memory (a crash): ledger, engines, reassembly, wallets, request
     /// book and everything not yet durable are gone. What belongs to the device and the
     /// law stays: the verification RNG's stream, the radios' duty-cycle budgets and the
