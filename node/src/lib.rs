@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod example;
 pub mod output;
+pub mod store;
 
 use std::io::Write;
 
