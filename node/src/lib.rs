@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod example;
+pub mod keystore;
 pub mod output;
 pub mod store;
 
