@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use meshpay_protocol::chain::SpecError;
 use meshpay_protocol::wallet::SeqStore;
-use meshpay_protocol::{AccountId, ChainSpec};
+use meshpay_protocol::{AccountId, ChainSpec, RecordId};
 use rocksdb::{ColumnFamily, DB, IteratorMode, WriteBatch, WriteOptions};
 
 pub use load::{CorruptRecord, Loaded};
@@ -229,6 +229,11 @@ impl Store {
                 Ok((k.into_vec(), v.into_vec()))
             })
             .collect()
+    }
+
+    /// A stored record's bytes (the encoded `SignedRecord`), as stored.
+    pub fn record_bytes(&self, id: &RecordId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(CF_RECORDS), id.0)?)
     }
 
     /// How many records the store holds (a scan of the order index).

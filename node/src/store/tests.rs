@@ -81,6 +81,11 @@ fn everything_written_comes_back_after_reopening_in_the_order_written() {
     }
     let store = Store::open(dir.path(), &StoreOptions::default()).expect("reopen");
     assert_eq!(store.spec().expect("spec"), Some(spec.clone()));
+    assert_eq!(
+        store.record_bytes(&records[5].id()).expect("get"),
+        Some(records[5].to_signed().encode_to_vec())
+    );
+    assert_eq!(store.record_bytes(&RecordId([0; 32])).expect("get"), None);
     let loaded = store.load().expect("load");
     assert!(loaded.corrupt.is_empty(), "{:?}", loaded.corrupt);
     assert_eq!(ids(&loaded.records), ids(&records));
