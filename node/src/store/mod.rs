@@ -44,6 +44,9 @@ const META_SPEC: &[u8] = b"chain_spec";
 /// The layout this code reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// One peer-book entry: the caller's key and the address bytes stored under it.
+pub type PeerEntry = (Vec<u8>, Vec<u8>);
+
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -221,7 +224,7 @@ impl Store {
     }
 
     /// The peer book: every key with its address bytes, in key order.
-    pub fn peers(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn peers(&self) -> Result<Vec<PeerEntry>, StoreError> {
         self.db
             .iterator_cf(self.cf(CF_PEERS), IteratorMode::Start)
             .map(|item| {
