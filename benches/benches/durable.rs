@@ -1,7 +1,8 @@
 //! Criterion benches of rocksdb persistence of merged batches (`cargo bench -p
 //! meshpay-benches --bench durable`): one synced write (fsync'd write-ahead log) of a
 //! group of 1, 64, 1 024 or 8 192 records, keyed by id, and durable intake of a
-//! 1 024-record workload (merges of 64 records, group commit by a writer thread).
+//! 1 024-record workload (merges of 64 records, group commit by a writer thread), on the
+//! node's own store.
 
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ fn synced_writes(c: &mut Criterion) {
         .map(|r| (r.id(), r.to_signed().encode_to_vec()))
         .collect();
     let base = std::env::temp_dir();
-    let store = Store::open_temp(&base).expect("store");
+    let mut store = Store::open_temp(&base).expect("store");
     let mut g = c.benchmark_group("synced_write");
     g.sampling_mode(SamplingMode::Flat)
         .measurement_time(Duration::from_secs(10));
@@ -34,7 +35,7 @@ fn synced_writes(c: &mut Criterion) {
             BenchmarkId::from_parameter(n),
             &stored[..n],
             |b, records| {
-                let mut group = GroupCommit::new(&store);
+                let mut group = GroupCommit::new(&mut store);
                 b.iter(|| {
                     for (id, bytes) in records {
                         group.stage(id, bytes);

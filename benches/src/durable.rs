@@ -1,31 +1,36 @@
-//! Durable intake on rocksdb, measured, so the node's store can take its design from the
-//! figures. Records a merge admitted are written keyed by id (the value: the record as it
-//! travels) in one `WriteBatch` written with `sync = true` (the write-ahead log is
-//! fsync'd before the write returns): nothing is acknowledged before that. A group
-//! commit gathers the records of many merges into one synced write, so one fsync covers
-//! them all; a writer thread commits whatever has queued while the ledger keeps merging.
+//! Durable intake on the node's own store (`meshpay_node::store`), measured. Records a
+//! merge admitted are written (keyed by id, the value the record as it travels, plus its
+//! place in the entry order) in one synced write (the write-ahead log is fsync'd before
+//! the write returns): nothing is acknowledged before that. A group commit gathers the
+//! records of many merges into one synced write, so one fsync covers them all; a writer
+//! thread commits whatever has queued while the ledger keeps merging. And the restart:
+//! reopening the store, loading every record and replaying it with
+//! `Ledger::merge_verified`, against the target of 3 s for 1 M records.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
 
+use meshpay_node::store::{self as node_store, StoreError, StoreOptions, WriteSet};
 use meshpay_protocol::chain::ChainSpec;
 use meshpay_protocol::id::RecordId;
 use meshpay_protocol::ledger::Ledger;
+use meshpay_protocol::record::Record;
 use meshpay_protocol::wire::SignedRecord;
 use prost::Message;
 use rand_core::CryptoRng;
-use rocksdb::statistics::Ticker;
-use rocksdb::{DB, DBCompressionType, Options, WriteBatch, WriteOptions};
 use serde::Serialize;
+
+/// The restart target: 1 M stored records back in the ledger within 3 s.
+pub const RESTART_TARGET_S_PER_MILLION: f64 = 3.0;
 
 /// Why durable intake failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DurableError {
-    /// rocksdb refused an operation.
-    #[error("rocksdb: {0}")]
-    Db(#[from] rocksdb::Error),
+    /// The node's store refused an operation.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
     /// The store's directory could not be made.
     #[error("store directory {path}: {source}")]
     Dir {
@@ -81,24 +86,27 @@ impl Drop for TempDir {
     }
 }
 
-/// A rocksdb store of records keyed by id, in a directory removed when it is dropped.
+/// The node's store in a directory removed when it is dropped.
 pub struct Store {
-    db: DB,
-    opts: Options,
+    // Declared before `dir`: the database closes before its directory goes.
+    store: node_store::Store,
     dir: TempDir,
 }
 
 impl Store {
-    /// Opens a new store in a fresh directory under `base` (lz4-compressed tables,
-    /// statistics on, so rocksdb's own count of log fsyncs can be read).
+    /// Opens a new store in a fresh directory under `base`, with rocksdb's statistics on
+    /// so its own count of log fsyncs can be read.
     pub fn open_temp(base: &Path) -> Result<Self, DurableError> {
         let dir = TempDir::new_in(base)?;
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.set_compression_type(DBCompressionType::Lz4);
-        opts.enable_statistics();
-        let db = DB::open(&opts, dir.path())?;
-        Ok(Store { db, opts, dir })
+        let store = node_store::Store::open(dir.path(), &Self::options())?;
+        Ok(Store { store, dir })
+    }
+
+    fn options() -> StoreOptions {
+        StoreOptions {
+            statistics: true,
+            ..StoreOptions::creating()
+        }
     }
 
     /// Where the store lives.
@@ -106,65 +114,76 @@ impl Store {
         self.dir.path()
     }
 
-    /// Writes a batch and fsyncs the write-ahead log before returning.
-    pub fn write_synced(&self, batch: WriteBatch) -> Result<(), DurableError> {
-        let mut w = WriteOptions::default();
-        w.set_sync(true);
-        self.db.write_opt(batch, &w)?;
-        Ok(())
+    /// Closes the store and opens it again, as a restarted node does.
+    pub fn reopen(self) -> Result<Self, DurableError> {
+        let Store { store, dir } = self;
+        drop(store);
+        let store = node_store::Store::open(dir.path(), &StoreOptions::default())?;
+        Ok(Store { store, dir })
+    }
+
+    /// Writes a set in one synced write.
+    pub fn write_synced(&mut self, set: &WriteSet) -> Result<(), DurableError> {
+        Ok(self.store.write(set)?)
     }
 
     /// rocksdb's count of write-ahead-log fsyncs since the store opened.
     pub fn wal_syncs(&self) -> u64 {
-        self.opts.get_ticker_count(Ticker::WalFileSynced)
+        self.store.wal_syncs()
     }
 
     /// The stored bytes of a record.
     pub fn get(&self, id: &RecordId) -> Result<Option<Vec<u8>>, DurableError> {
-        Ok(self.db.get(id.0)?)
+        Ok(self.store.record_bytes(id)?)
     }
 
     /// How many records the store holds (a full scan).
-    pub fn count(&self) -> usize {
-        self.db.iterator(rocksdb::IteratorMode::Start).count()
+    pub fn count(&self) -> Result<usize, DurableError> {
+        Ok(self.store.record_count()?)
+    }
+
+    /// The node's store itself.
+    pub fn inner(&self) -> &node_store::Store {
+        &self.store
     }
 }
 
 /// Records staged for one synced write.
 pub struct GroupCommit<'a> {
-    store: &'a Store,
-    batch: WriteBatch,
+    store: &'a mut Store,
+    set: WriteSet,
     commits: u64,
 }
 
 impl<'a> GroupCommit<'a> {
     /// An empty group over `store`.
-    pub fn new(store: &'a Store) -> Self {
+    pub fn new(store: &'a mut Store) -> Self {
         GroupCommit {
             store,
-            batch: WriteBatch::default(),
+            set: WriteSet::new(),
             commits: 0,
         }
     }
 
     /// Stages one record (its id and its bytes as it travels).
     pub fn stage(&mut self, id: &RecordId, bytes: &[u8]) {
-        self.batch.put(id.0, bytes);
+        self.set.record_bytes(*id, bytes.to_vec());
     }
 
     /// Records staged and not yet committed.
     pub fn staged(&self) -> usize {
-        self.batch.len()
+        self.set.record_count()
     }
 
     /// Writes what is staged in one synced write; returns how many records it made
     /// durable (none and no write when nothing is staged).
     pub fn commit(&mut self) -> Result<usize, DurableError> {
-        let n = self.batch.len();
+        let n = self.set.record_count();
         if n == 0 {
             return Ok(0);
         }
-        self.store.write_synced(std::mem::take(&mut self.batch))?;
+        self.store.write_synced(&self.set)?;
+        self.set.clear();
         self.commits += 1;
         Ok(n)
     }
@@ -229,14 +248,14 @@ pub fn intake<R: CryptoRng>(
     base: &Path,
     rng: &mut R,
 ) -> Result<IntakeFigures, DurableError> {
-    let store = Store::open_temp(base)?;
+    let mut store = Store::open_temp(base)?;
     let mut ledger = Ledger::new(spec.clone()).map_err(|e| DurableError::Spec(e.to_string()))?;
     let max_group = shape.max_group.max(1);
     // Bounded, so a slow disk holds the merges back instead of piling records up.
     let (tx, rx) = mpsc::sync_channel::<Vec<(RecordId, Vec<u8>)>>(64);
     let start = Instant::now();
     let (durable, commits) = std::thread::scope(|s| {
-        let writer = s.spawn(|| writer(&store, rx, max_group));
+        let writer = s.spawn(|| writer(&mut store, rx, max_group));
         let merged = (|| {
             for chunk in signed.chunks(shape.merge_batch.max(1)) {
                 let c = ledger.merge(chunk.to_vec(), rng);
@@ -277,7 +296,7 @@ pub fn intake<R: CryptoRng>(
 /// The writer: waits for admitted records, then commits everything queued meanwhile (up
 /// to `max_group` records) in one synced write. Returns (records written, commits).
 fn writer(
-    store: &Store,
+    store: &mut Store,
     rx: mpsc::Receiver<Vec<(RecordId, Vec<u8>)>>,
     max_group: usize,
 ) -> Result<(usize, u64), DurableError> {
@@ -310,8 +329,8 @@ pub fn synced_writes(
     group: usize,
     base: &Path,
 ) -> Result<IntakeFigures, DurableError> {
-    let store = Store::open_temp(base)?;
-    let mut g = GroupCommit::new(&store);
+    let mut store = Store::open_temp(base)?;
+    let mut g = GroupCommit::new(&mut store);
     let start = Instant::now();
     let mut durable = 0;
     for chunk in records.chunks(group.max(1)) {
@@ -321,13 +340,122 @@ pub fn synced_writes(
         durable += g.commit()?;
     }
     let seconds = start.elapsed().as_secs_f64();
+    let commits = g.commits();
     Ok(IntakeFigures::new(
         records.len(),
         durable,
         seconds,
-        g.commits(),
+        commits,
         store.wal_syncs(),
     ))
+}
+
+/// What a restart measured: a store of `records` records reopened, every record loaded
+/// and replayed into a fresh ledger with `Ledger::merge_verified`.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct RestartFigures {
+    /// Records stored.
+    pub records: usize,
+    /// Records in the ledger after the replay.
+    pub in_ledger: usize,
+    /// Size of the store's files on disk, in bytes.
+    pub store_bytes: u64,
+    /// Filling the store (synced groups), before the restart; not part of it.
+    pub fill_seconds: f64,
+    /// Reopening the store.
+    pub open_seconds: f64,
+    /// Loading every record (parse, hash check against its key, entry order).
+    pub load_seconds: f64,
+    /// `Ledger::merge_verified` of the loaded records.
+    pub merge_seconds: f64,
+    /// Open, load and merge: the restart.
+    pub restart_seconds: f64,
+    /// The target for this many records (3 s per million).
+    pub target_seconds: f64,
+    /// Restart time over the target: below 1 meets it.
+    pub ratio_to_target: f64,
+    /// Records back in the ledger per second of restart.
+    pub rate: f64,
+}
+
+/// Stores `records` (in groups of `group`, in the order given, which must be the order
+/// they can enter a ledger) in a new store under `base`, closes it, then measures the
+/// restart: reopen, load, and `merge_verified` into a fresh ledger of `spec`. Every
+/// record must come back and enter the ledger.
+pub fn restart(
+    spec: &ChainSpec,
+    records: &[Record],
+    group: usize,
+    base: &Path,
+) -> Result<RestartFigures, DurableError> {
+    let mut store = Store::open_temp(base)?;
+    let start = Instant::now();
+    let mut set = WriteSet::new();
+    for chunk in records.chunks(group.max(1)) {
+        for r in chunk {
+            set.record(r);
+        }
+        store.write_synced(&set)?;
+        set.clear();
+    }
+    let fill_seconds = start.elapsed().as_secs_f64();
+
+    let start = Instant::now();
+    let store = store.reopen()?;
+    let open_seconds = start.elapsed().as_secs_f64();
+    let loaded = store.inner().load()?;
+    let load_seconds = start.elapsed().as_secs_f64() - open_seconds;
+    if let Some(c) = loaded.corrupt.first() {
+        return Err(DurableError::Intake(format!(
+            "{} stored records unreadable, first {}: {}",
+            loaded.corrupt.len(),
+            c.key,
+            c.reason
+        )));
+    }
+    let mut ledger = Ledger::new(spec.clone()).map_err(|e| DurableError::Spec(e.to_string()))?;
+    let merge_start = Instant::now();
+    let changes = ledger.merge_verified(loaded.records);
+    let merge_seconds = merge_start.elapsed().as_secs_f64();
+    let restart_seconds = start.elapsed().as_secs_f64();
+    if let Some((id, why)) = changes.refused.first() {
+        return Err(DurableError::Intake(format!("{id:?} refused: {why:?}")));
+    }
+    if ledger.len() != records.len() || ledger.orphan_count() > 0 {
+        return Err(DurableError::Intake(format!(
+            "{} of {} records back in the ledger, {} waiting for dependencies",
+            ledger.len(),
+            records.len(),
+            ledger.orphan_count()
+        )));
+    }
+    let target_seconds = RESTART_TARGET_S_PER_MILLION * records.len() as f64 / 1e6;
+    Ok(RestartFigures {
+        records: records.len(),
+        in_ledger: ledger.len(),
+        store_bytes: dir_bytes(store.path()),
+        fill_seconds,
+        open_seconds,
+        load_seconds,
+        merge_seconds,
+        restart_seconds,
+        target_seconds,
+        ratio_to_target: restart_seconds / target_seconds.max(f64::MIN_POSITIVE),
+        rate: records.len() as f64 / restart_seconds.max(f64::MIN_POSITIVE),
+    })
+}
+
+/// Total size of the files in `dir` (not recursive: rocksdb keeps its files flat).
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -370,9 +498,9 @@ mod tests {
         let base = std::env::temp_dir();
         let path;
         {
-            let store = Store::open_temp(&base).expect("store");
+            let mut store = Store::open_temp(&base).expect("store");
             path = store.path().to_path_buf();
-            let mut g = GroupCommit::new(&store);
+            let mut g = GroupCommit::new(&mut store);
             assert_eq!(g.commit().expect("empty commit"), 0);
             let id = RecordId([7; 32]);
             g.stage(&id, b"record");
@@ -380,9 +508,24 @@ mod tests {
             assert_eq!(g.commit().expect("commit"), 2);
             assert_eq!(g.commits(), 1);
             assert_eq!(store.get(&id).expect("get"), Some(b"record".to_vec()));
-            assert_eq!(store.count(), 2);
+            assert_eq!(store.count().expect("count"), 2);
             assert!(store.wal_syncs() >= 1);
         }
         assert!(!path.exists(), "the store's directory is removed");
+    }
+
+    #[test]
+    fn a_restart_brings_every_stored_record_back() {
+        let w = generate(&Shape::for_records(300, 2), &ProgressBar::hidden()).expect("workload");
+        let base = std::env::temp_dir();
+        let f = restart(&w.spec, &w.records, 64, &base).expect("restart");
+        assert_eq!(f.records, 300);
+        assert_eq!(f.in_ledger, 300);
+        assert!(f.store_bytes > 0, "{f:?}");
+        assert!(
+            f.restart_seconds >= f.load_seconds + f.merge_seconds,
+            "{f:?}"
+        );
+        assert!((f.target_seconds - 3.0 * 300.0 / 1e6).abs() < 1e-12);
     }
 }

@@ -2,8 +2,11 @@
 //! and a rocksdb store, its local API, and the command line's subcommands.
 
 pub mod audit;
+pub mod config;
 pub mod example;
+pub mod keystore;
 pub mod output;
+pub mod store;
 
 use std::io::Write;
 
