@@ -195,8 +195,17 @@ async fn a_node_of_another_chain_never_comes_up() {
     };
     let _ = timeout(Duration::from_secs(3), quiet).await;
     assert!(b.handle.send(a.peer, vec![1]).await.is_err());
-    // The foreign connection was cut rather than kept open.
-    assert_eq!(a.handle.stats().await.expect("stats").connections, 0);
+    // The foreign connection is cut rather than kept open (the static peer is redialed
+    // now and then, so look for a moment with none).
+    let mut cut = false;
+    for _ in 0..20 {
+        if a.handle.stats().await.expect("stats").connections == 0 {
+            cut = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(cut, "the foreign connection stays open");
 }
 
 /// A bare libp2p peer that speaks our stream protocol but writes what it likes.
@@ -277,16 +286,26 @@ async fn hostile_framing_is_cut_while_an_honest_peer_keeps_going() {
             .expect("stream on our protocol");
         stream.write_all(bytes).await.expect("write");
         stream.flush().await.expect("flush");
-        // The honest peer is served while the hostile one is being judged.
-        exchange(&c, &mut a, what.as_bytes()).await;
-        let event = wait_for(&mut a.events, "Misbehaved", |e| {
-            matches!(e, LanEvent::Misbehaved { .. })
-        })
-        .await;
-        assert!(
-            matches!(event, LanEvent::Misbehaved { peer, .. } if peer == raw.peer),
-            "{what}: {event:?}"
-        );
+        // The honest peer is served while the hostile one is being judged: its frame
+        // and the verdict arrive in either order.
+        c.handle
+            .send(a.peer, what.as_bytes().to_vec())
+            .await
+            .expect("send");
+        let (mut framed, mut judged) = (false, false);
+        while !(framed && judged) {
+            match next(&mut a.events).await {
+                LanEvent::Frame { peer, bytes } if peer == c.peer => {
+                    assert_eq!(bytes, what.as_bytes());
+                    framed = true;
+                }
+                LanEvent::Misbehaved { peer, reason } => {
+                    assert_eq!(peer, raw.peer, "{what}: {reason}");
+                    judged = true;
+                }
+                _ => {}
+            }
+        }
         exchange(&a, &mut c, what.as_bytes()).await;
         // Refused during its backoff: a new stream is not served.
         assert!(a.handle.send(raw.peer, vec![1]).await.is_err());
