@@ -361,10 +361,8 @@ impl LanTask {
                 peer_id,
                 info,
                 ..
-            })) => {
-                if !info.protocols.contains(&self.protocol) {
-                    self.foreign(peer_id, "identify lists no meshpay stream of this chain");
-                }
+            })) if !info.protocols.contains(&self.protocol) => {
+                self.foreign(peer_id, "identify lists no meshpay stream of this chain");
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 let now = Instant::now();
