@@ -5,6 +5,7 @@ pub mod audit;
 pub mod config;
 pub mod example;
 pub mod keystore;
+pub mod link;
 pub mod output;
 pub mod store;
 
