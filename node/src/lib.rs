@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod example;
+pub mod metrics;
 pub mod output;
 
 use std::io::Write;
