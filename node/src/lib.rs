@@ -1,7 +1,9 @@
 //! The meshpay node: a tokio daemon that drives the protocol's node core over real links
 //! and a rocksdb store, its local API, and the command line's subcommands.
 
+pub mod api;
 pub mod audit;
+pub mod client;
 pub mod example;
 pub mod metrics;
 pub mod output;
