@@ -4,6 +4,12 @@
 //! token, because the API can spend. It talks to the node through a [`Backend`], so it is
 //! tested without the daemon; the daemon's backend forwards to the task that owns the
 //! ledger.
+//!
+//! The daemon starts it in this order, so the command line never finds an address
+//! without its cookie: [`Cookie::create`] (writes `api.cookie`, 0600), [`bind`] a
+//! loopback address (port 0 picks one), [`Cookie::write_addr`] with the listener's
+//! `local_addr`, then [`serve_on`] with the cookie's token and the shutdown signal; the
+//! cookie is dropped once serving stops, which removes both files.
 
 use std::future::Future;
 use std::io;
