@@ -1,11 +1,14 @@
 //! The meshpay node: a tokio daemon that drives the protocol's node core over real links
 //! and a rocksdb store, its local API, and the command line's subcommands.
 
+pub mod api;
 pub mod audit;
+pub mod client;
 pub mod config;
 pub mod example;
 pub mod keystore;
 pub mod link;
+pub mod metrics;
 pub mod output;
 pub mod store;
 
