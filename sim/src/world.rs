@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use meshpay_protocol::issuer::Issuer;
 use meshpay_protocol::ledger::Changes;
+use meshpay_protocol::node::{NodeEvent, PayError, PeerFault};
 use meshpay_protocol::radio::duty::{DutyCycle, EU868_WINDOW_MS, PPM};
 use meshpay_protocol::record::account_of;
-use meshpay_protocol::node::{NodeEvent, PayError, PeerFault};
 use meshpay_protocol::wallet::Wallet;
 use meshpay_protocol::{AccountId, ChainSpec, Ledger, RecordId, policy, wire};
 use rand_chacha::ChaCha8Rng;
@@ -588,7 +588,12 @@ impl World {
         node.epoch += 1;
         self.trace.merge(now, i, &node.digest);
         // Wallets resume where their seq store says: they never sign a seq twice.
-        for (a, account) in self.accounts.iter().enumerate().filter(|(_, a)| a.node == i) {
+        for (a, account) in self
+            .accounts
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.node == i)
+        {
             let key = seeds::account_key(self.seed, ISSUER_KEY + 1 + a as u64);
             let node = &mut self.nodes[i];
             let next = node.store_model.next_seq(&account.id);
@@ -732,8 +737,7 @@ impl World {
                     // backoff before listening again and sending.
                     let medium = node.medium.expect("a LoRa engine has a medium");
                     if node.radio.pending.is_none() && self.network.medium_free(medium, now, i) {
-                        if let Some(msg) = node.core.poll_message(now, link, medium, usize::MAX)
-                        {
+                        if let Some(msg) = node.core.poll_message(now, link, medium, usize::MAX) {
                             node.radio.pending = Some(msg);
                             node.radio.attempt += 1;
                             let at = now + self.network.backoff_ms(&mut self.rng);
@@ -742,7 +746,7 @@ impl World {
                     }
                 }
             }
-            self.nodes[i].core.flush_link(now, link);
+            self.nodes[i].core.flush_link(link);
             self.drain(now, i);
         }
         for (at, frame) in sends {
@@ -820,7 +824,10 @@ impl World {
         }
         let link = link_id(frame.kind);
         let from = frame.from as u64;
-        let Some(msg) = self.nodes[to].core.reassemble(now, link, from, &frame.bytes) else {
+        let Some(msg) = self.nodes[to]
+            .core
+            .reassemble(now, link, from, &frame.bytes)
+        else {
             return;
         };
         self.trace.message(now, frame.from, to, &msg);
@@ -828,7 +835,8 @@ impl World {
         if node.core.engine(link).is_none() {
             return;
         }
-        node.core.handle_message(now, link, from, frame.medium, &msg);
+        node.core
+            .handle_message(now, link, from, frame.medium, &msg);
         self.drain(now, to);
         self.pump(now, to);
     }
@@ -1028,12 +1036,7 @@ impl World {
             else {
                 continue;
             };
-            let next_seq = |w: &World| {
-                w.nodes[*node]
-                    .core
-                    .wallet(&id)
-                    .map_or(0, |w| w.next_seq())
-            };
+            let next_seq = |w: &World| w.nodes[*node].core.wallet(&id).map_or(0, |w| w.next_seq());
             let seq = next_seq(self);
             let result = self.pay(now, id, *node, payee.0, payee.1, amount);
             if next_seq(self) > seq {

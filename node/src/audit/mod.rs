@@ -351,15 +351,15 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
 pub fn audit(bytes: &[u8], expect_chain: Option<ChainId>) -> Result<Audit> {
     let (spec, items, framing) = bundle::decode(bytes).map_err(not_a_bundle)?;
     let chain_id = spec.chain_id();
-    if let Some(expected) = expect_chain {
-        if expected != chain_id {
-            return Err(ChainMismatch {
-                name: spec.name.clone(),
-                found: chain_id,
-                expected,
-            }
-            .into());
+    if let Some(expected) = expect_chain
+        && expected != chain_id
+    {
+        return Err(ChainMismatch {
+            name: spec.name.clone(),
+            found: chain_id,
+            expected,
         }
+        .into());
     }
     let mut ledger = Ledger::new(spec.clone())
         .map_err(|e| anyhow!("not a meshpay bundle: its network description is invalid ({e})"))?;

@@ -146,9 +146,8 @@ impl NodeCore {
         config: LinkConfig,
         seed: [u8; 32],
     ) -> Result<(), ConfigError> {
-        if !self.engines.contains_key(&link) {
-            let engine = SyncEngine::new(config.sync.clone(), seed)?;
-            self.engines.insert(link, engine);
+        if let std::collections::btree_map::Entry::Vacant(slot) = self.engines.entry(link) {
+            slot.insert(SyncEngine::new(config.sync.clone(), seed)?);
         }
         self.configs.insert(link, config);
         Ok(())
@@ -239,7 +238,7 @@ impl NodeCore {
         let config = self
             .configs
             .get(&link)
-            .map(|c| c.reassembly.clone())
+            .map(|c| c.reassembly)
             .unwrap_or_default();
         let r = self
             .reassembly
@@ -274,7 +273,7 @@ impl NodeCore {
             Some(m) => engine.handle_medium(now, m, peer, msg, &self.ledger),
             None => engine.handle(now, peer, msg, &self.ledger),
         };
-        self.engine_events(now, link, events);
+        self.engine_events(link, events);
     }
 
     // ----- time -----
@@ -290,7 +289,7 @@ impl NodeCore {
             let engine = self.engines.get_mut(&link).expect("listed");
             if engine.poll_timeout().is_some_and(|t| t <= now) {
                 let events = engine.handle_timeout(now, &self.ledger);
-                self.engine_events(now, link, events);
+                self.engine_events(link, events);
             }
         }
     }
@@ -334,10 +333,10 @@ impl NodeCore {
     }
 
     /// Takes the events `link`'s engine gathered while transmitting, and acts on them.
-    pub fn flush_link(&mut self, now: u64, link: LinkId) {
+    pub fn flush_link(&mut self, link: LinkId) {
         if let Some(engine) = self.engines.get_mut(&link) {
             let events = engine.take_events();
-            self.engine_events(now, link, events);
+            self.engine_events(link, events);
         }
     }
 
@@ -382,8 +381,7 @@ impl NodeCore {
         self.events.push_back(NodeEvent::Merged { source, changes });
     }
 
-    fn engine_events(&mut self, now: u64, link: LinkId, events: Vec<sync::Event>) {
-        let _ = now;
+    fn engine_events(&mut self, link: LinkId, events: Vec<sync::Event>) {
         for e in events {
             match e {
                 sync::Event::Received { peer, records } => {

@@ -43,7 +43,7 @@ fn exchange(now: u64, a: &mut NodeCore, b: &mut NodeCore) -> usize {
     let mut frames = 0;
     loop {
         let mut moved = false;
-        for (from, to, peer_of_from) in [(0, 1, 1), (1, 0, 0)] {
+        for (from, peer_of_from) in [(0, 1), (1, 0)] {
             let (src, dst) = if from == 0 {
                 (&mut *a, &mut *b)
             } else {
@@ -56,8 +56,7 @@ fn exchange(now: u64, a: &mut NodeCore, b: &mut NodeCore) -> usize {
                 }
                 moved = true;
             }
-            src.flush_link(now, LAN);
-            let _ = to;
+            src.flush_link(LAN);
         }
         if !moved {
             return frames;
@@ -196,7 +195,7 @@ fn garbage_frames_are_the_peers_fault_and_the_node_keeps_serving() {
         "{ev:?}"
     );
     let mut now = 0;
-    while b.ledger().len() < 1 && now < 10_000 {
+    while b.ledger().is_empty() && now < 10_000 {
         exchange(now, &mut a, &mut b);
         now += 100;
         a.handle_timeout(now);
