@@ -5,6 +5,7 @@ pub mod api;
 pub mod audit;
 pub mod client;
 pub mod config;
+pub mod daemon;
 pub mod example;
 pub mod keystore;
 pub mod link;
