@@ -168,7 +168,7 @@ impl Actor {
                 }
                 NodeEvent::Merged { changes, .. } => {
                     for (_, reason) in &changes.refused {
-                        self.metrics.refused(&format!("{reason:?}"));
+                        self.metrics.refused(reason.rule());
                     }
                 }
                 NodeEvent::ConflictFound { account, seq } => {
