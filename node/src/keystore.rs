@@ -39,9 +39,34 @@ const TAG_LEN: usize = 16;
 
 /// Bounds a file's argon2 parameters must stay within, so a tampered header cannot make
 /// opening it take gigabytes or hours before the passphrase is even checked.
-const MAX_M_KIB: u32 = 1 << 20;
-const MAX_T: u32 = 64;
+const MAX_M_KIB: u32 = 256 * 1024;
+const MAX_T: u32 = 8;
 const MAX_P: u32 = 16;
+/// Largest keystore file read: the header and `MAX_KEYS` named keys, with room to spare.
+const MAX_FILE_BYTES: u64 =
+    (HEADER_LEN + 2 + MAX_KEYS * (1 + 64 + SECRET_LEN) + TAG_LEN) as u64 * 2;
+
+/// Reads a keystore file, refusing one larger than any keystore can be.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, KeystoreError> {
+    use std::io::Read;
+    let io = |source| KeystoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(KeystoreError::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("larger than any keystore ({MAX_FILE_BYTES} bytes)"),
+        });
+    }
+    Ok(bytes)
+}
 
 /// Why the keystore failed.
 #[derive(Debug, thiserror::Error)]
@@ -212,20 +237,14 @@ impl Keystore {
 
     /// Decrypts the keystore at `path`.
     pub fn open(path: &Path, passphrase: &str) -> Result<Vec<NamedKey>, KeystoreError> {
-        let bytes = std::fs::read(path).map_err(|source| KeystoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = read_bounded(path)?;
         decrypt(path, &bytes, passphrase).map(|(keys, _)| keys)
     }
 
     /// Adds a key to the keystore at `path`, re-encrypting it (fresh salt and nonce, the
     /// same argon2 parameters).
     pub fn add_key(path: &Path, passphrase: &str, key: NamedKey) -> Result<(), KeystoreError> {
-        let bytes = std::fs::read(path).map_err(|source| KeystoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = read_bounded(path)?;
         let (mut keys, kdf) = decrypt(path, &bytes, passphrase)?;
         keys.push(key);
         write(path, passphrase, &keys, kdf)

@@ -10,6 +10,7 @@ use axum::handler::Handler;
 use axum::http::{Method, Uri, header};
 use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, MethodRouter, on};
+use meshpay_protocol::AccountId;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -146,11 +147,7 @@ async fn balances<B: Backend>(
     query: Result<Query<BalanceQuery>, QueryRejection>,
 ) -> Result<Json<Vec<BalanceView>>, ApiError> {
     let Query(q) = query?;
-    let account = q
-        .account
-        .as_deref()
-        .map(|a| parse_account("account", a))
-        .transpose()?;
+    let account = optional_account(q.account.as_deref())?;
     Ok(Json(b.balance(account).await?))
 }
 
@@ -171,11 +168,7 @@ async fn history<B: Backend>(
     query: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
     let Query(q) = query?;
-    let account = q
-        .account
-        .as_deref()
-        .map(|a| parse_account("account", a))
-        .transpose()?;
+    let account = optional_account(q.account.as_deref())?;
     let limit = q.limit.unwrap_or(DEFAULT_HISTORY_LIMIT);
     if !(1..=MAX_HISTORY_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request(
@@ -277,4 +270,9 @@ pub(super) async fn not_found(uri: Uri) -> ApiError {
 /// Answers a known path asked with another method.
 pub(super) async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+/// The `account` query parameter, when given.
+fn optional_account(account: Option<&str>) -> Result<Option<AccountId>, ApiError> {
+    account.map(|a| parse_account("account", a)).transpose()
 }

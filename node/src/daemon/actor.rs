@@ -17,6 +17,8 @@ use crate::store::{Store, WriteSet};
 
 /// Commands queued for the actor before senders wait.
 const COMMAND_QUEUE: usize = 256;
+/// How soon a failed store write is tried again, ms.
+const STORE_RETRY_MS: u64 = 500;
 
 type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
 
@@ -45,6 +47,8 @@ pub struct Actor {
     names: BTreeMap<AccountId, String>,
     metrics: Arc<Metrics>,
     waiting: Vec<Waiting>,
+    /// A set the store failed to write, with the last ticket in it.
+    unwritten: Option<(WriteSet, u64)>,
     commands: mpsc::Receiver<Command>,
 }
 
@@ -79,6 +83,7 @@ impl Actor {
             names,
             metrics: metrics.clone(),
             waiting: Vec::new(),
+            unwritten: None,
             commands: rx,
         };
         (
@@ -93,7 +98,11 @@ impl Actor {
     /// Runs until every handle is dropped; returns the store and core for a clean close.
     pub async fn run(mut self) -> (NodeCore, Store) {
         loop {
-            let timeout = self.core.poll_timeout();
+            let mut timeout = self.core.poll_timeout();
+            if self.unwritten.is_some() {
+                let retry = now_ms() + STORE_RETRY_MS;
+                timeout = Some(timeout.map_or(retry, |t| t.min(retry)));
+            }
             let sleep = async {
                 match timeout {
                     Some(t) => {
@@ -106,10 +115,16 @@ impl Actor {
             tokio::select! {
                 cmd = self.commands.recv() => match cmd {
                     Some(cmd) => {
+                        let paid = matches!(cmd, Command::Pay(..));
                         self.command(cmd);
-                        // Group commit: whatever else is queued joins this write.
-                        while let Ok(cmd) = self.commands.try_recv() {
-                            self.command(cmd);
+                        // Group commit: whatever else is queued joins this write, up to a
+                        // payment: the next payment of a wallet needs the last one
+                        // released, which needs this write.
+                        let mut paid = paid;
+                        while !paid {
+                            let Ok(next) = self.commands.try_recv() else { break };
+                            paid = matches!(next, Command::Pay(..));
+                            self.command(next);
                         }
                     }
                     None => break,
@@ -124,10 +139,14 @@ impl Actor {
         (self.core, self.store)
     }
 
-    /// Writes everything the core queued in one synced write, then tells it.
+    /// Writes everything the core queued in one synced write, then tells it. A set that
+    /// failed to write is kept and written first next time: `persisted` covers every
+    /// earlier batch, so nothing after a failed set may be acknowledged before it.
     fn persist(&mut self) {
-        let mut set = WriteSet::new();
-        let mut last = None;
+        let (mut set, mut last) = match self.unwritten.take() {
+            Some((set, ticket)) => (set, Some(ticket)),
+            None => (WriteSet::new(), None),
+        };
         while let Some(batch) = self.core.poll_persist() {
             for (id, bytes) in batch.records {
                 set.record_bytes(id, bytes);
@@ -143,14 +162,10 @@ impl Actor {
         match self.store.write(&set) {
             Ok(()) => self.core.persisted(ticket),
             // Nothing in the set is acknowledged: held payments stay held and their
-            // callers get an error rather than a receipt for something not durable.
+            // callers keep waiting (the outcome is not known until the write succeeds).
             Err(e) => {
-                tracing::error!(error = %e, "store write failed; nothing acknowledged");
-                for w in self.waiting.drain(..) {
-                    let _ = w.reply.send(Err(ApiError::Unavailable(format!(
-                        "store write failed: {e}"
-                    ))));
-                }
+                tracing::error!(error = %e, "store write failed; nothing acknowledged, retrying");
+                self.unwritten = Some((set, ticket));
             }
         }
     }
@@ -365,8 +380,8 @@ impl Actor {
             Err(meshpay_protocol::node::PayError::Wallet(e)) => {
                 let _ = reply.send(Err(ApiError::from(e)));
             }
-            Err(e) => {
-                let _ = reply.send(Err(ApiError::UnknownAccount(e.to_string())));
+            Err(meshpay_protocol::node::PayError::NoWallet(a)) => {
+                let _ = reply.send(Err(ApiError::UnknownAccount(a.to_hex())));
             }
         }
     }

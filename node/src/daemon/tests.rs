@@ -78,6 +78,17 @@ async fn a_payment_is_acknowledged_only_once_durable_and_survives_a_reopen() {
     assert!(refused.is_err(), "more than the balance and the limit");
     let status = handle.status().await.expect("status");
     assert_eq!(status.records, 2);
+    // Two payments queued at once: the second waits for the first's write, not fails.
+    let small = |amount| Payment {
+        from: None,
+        to: bob,
+        amount,
+        memo: String::new(),
+    };
+    let (a, b) = tokio::join!(handle.pay(small(10)), handle.pay(small(20)));
+    let mut seqs = [a.expect("first").seq, b.expect("second").seq];
+    seqs.sort_unstable();
+    assert_eq!(seqs, [2, 3]);
     drop(handle);
     let (_, store) = task.await.expect("actor ends when its handles are gone");
     drop(store);
@@ -89,6 +100,6 @@ async fn a_payment_is_acknowledged_only_once_durable_and_survives_a_reopen() {
         loaded.records.iter().any(|r| r.id() == id),
         "the payment is durable"
     );
-    assert_eq!(loaded.records.len(), 2);
-    assert_eq!(store.next_seqs().expect("seqs").get(&alice), Some(&2));
+    assert_eq!(loaded.records.len(), 4);
+    assert_eq!(store.next_seqs().expect("seqs").get(&alice), Some(&4));
 }

@@ -139,13 +139,20 @@ impl NodeCore {
     // ----- links and peers -----
 
     /// Opens `link` with `config`; its engine starts from `seed`. A link already open
-    /// keeps its engine (and ignores the new seed).
+    /// keeps its engine (and ignores the new seed). Refused when the link's MTU cannot
+    /// carry the engine's largest message in one fragment set.
     pub fn open_link(
         &mut self,
         link: LinkId,
         config: LinkConfig,
         seed: [u8; 32],
     ) -> Result<(), ConfigError> {
+        let largest = vec![0; config.sync.max_message_bytes];
+        if fragment::fragment(&largest, config.mtu, 0).is_err() {
+            return Err(ConfigError(
+                "the link's MTU cannot carry the engine's largest message in one fragment set",
+            ));
+        }
         if let std::collections::btree_map::Entry::Vacant(slot) = self.engines.entry(link) {
             slot.insert(SyncEngine::new(config.sync.clone(), seed)?);
         }
@@ -326,10 +333,14 @@ impl NodeCore {
     /// counter.
     pub fn fragment(&mut self, link: LinkId, msg: &[u8]) -> Vec<Vec<u8>> {
         self.msg_id = self.msg_id.wrapping_add(1);
-        let mtu = self.configs.get(&link).map_or(usize::MAX, |c| c.mtu);
-        // The engine keeps every message within its config's limit, which the link's
-        // fragment format carries whole.
-        fragment::fragment(msg, mtu, self.msg_id).unwrap_or_else(|_| vec![msg.to_vec()])
+        let mtu = self
+            .configs
+            .get(&link)
+            .map_or(fragment::MAX_MESSAGE_BYTES, |c| c.mtu);
+        // `open_link` checked that the MTU carries the engine's largest message, and the
+        // engine never exceeds it: a message that still does not fit is dropped (never
+        // sent over the MTU); reconciliation brings its records later.
+        fragment::fragment(msg, mtu, self.msg_id).unwrap_or_default()
     }
 
     /// Takes the events `link`'s engine gathered while transmitting, and acts on them.
@@ -425,8 +436,8 @@ impl NodeCore {
     /// Signs a payment of `amount` from `from` to `to` (answering payment request
     /// `request`, if any). Its seq goes into the next batch to persist, and the record
     /// is held until that batch is durable: then it enters the ledger and the links
-    /// ([`NodeEvent::PaymentReleased`]). Payments from one wallet go one at a time: the
-    /// next waits until the last is released.
+    /// ([`NodeEvent::PaymentReleased`]). Payments from one wallet go one at a time:
+    /// until the last is released, the next fails with `WalletError::Unmerged`.
     pub fn pay(
         &mut self,
         now: u64,

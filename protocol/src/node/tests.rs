@@ -236,3 +236,15 @@ fn a_crash_loses_only_what_was_never_acknowledged() {
     a.set_ledger(ledger);
     assert_eq!(a.ledger().len(), 1);
 }
+
+#[test]
+fn a_link_whose_mtu_cannot_carry_the_largest_message_is_refused() {
+    let w = World::new(1);
+    let mut c = core(&w, 1);
+    let tiny = LinkConfig {
+        mtu: fragment::MIN_MTU,
+        ..lan()
+    };
+    assert!(c.open_link(LinkId(1), tiny, [0; 32]).is_err());
+    assert!(c.engine(LinkId(1)).is_none());
+}
