@@ -46,7 +46,13 @@ const IDENTIFY_INTERVAL: Duration = Duration::from_secs(300);
 
 /// The behaviours of the LAN swarm; the block list and the limits come first so that a
 /// refused connection is refused before the others see it.
+/// Most peers mDNS may put on the dial list (announcements are unauthenticated).
+const MAX_DISCOVERED_PEERS: usize = 256;
+/// Most addresses kept per discovered peer.
+const MAX_ADDRS_PER_PEER: usize = 8;
+
 #[derive(NetworkBehaviour)]
+
 pub(super) struct Behaviour {
     blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     limits: connection_limits::Behaviour,
@@ -139,7 +145,8 @@ impl LanTask {
         let limits = connection_limits::ConnectionLimits::default()
             .with_max_established(Some(config.max_connections))
             .with_max_established_per_peer(Some(config.max_connections_per_peer))
-            .with_max_pending_incoming(Some(config.max_connections));
+            .with_max_pending_incoming(Some(config.max_connections))
+            .with_max_pending_outgoing(Some(config.max_connections));
         let use_mdns = config.mdns;
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
@@ -370,6 +377,13 @@ impl LanTask {
                     if self.foreign.contains(&peer) {
                         continue;
                     }
+                    // mDNS is unauthenticated multicast: anyone on the LAN can announce
+                    // peers, so what it may add to the dial list is bounded.
+                    if !self.discovered.contains_key(&peer)
+                        && self.discovered.len() >= MAX_DISCOVERED_PEERS
+                    {
+                        continue;
+                    }
                     debug!(link = "lan", %peer, %addr, "discovered by mDNS");
                     let entry = self.discovered.entry(peer).or_insert_with(|| Discovered {
                         addrs: Vec::new(),
@@ -378,7 +392,7 @@ impl LanTask {
                             ..Default::default()
                         },
                     });
-                    if !entry.addrs.contains(&addr) {
+                    if !entry.addrs.contains(&addr) && entry.addrs.len() < MAX_ADDRS_PER_PEER {
                         entry.addrs.push(addr);
                     }
                 }
