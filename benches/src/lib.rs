@@ -9,6 +9,7 @@
 pub mod automerge_bench;
 pub mod automerge_set;
 pub mod durable;
+pub mod fanout;
 pub mod merge_report;
 pub mod rng;
 pub mod signing;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use crate::api::{
-    self, BalanceView, ConflictView, CookieError, ErrorBody, HistoryEntry, PayReceipt, PayRequest,
-    PeerView, StatusView, Token,
+    self, BalanceView, BlockRequest, ConflictView, CookieError, ErrorBody, HistoryEntry,
+    MintRequest, PayReceipt, PayRequest, PeerView, StatusView, Token,
 };
 
 /// How long one call may take in all; a payment waits for a synced write, never longer.
@@ -130,13 +130,36 @@ impl Client {
 
     /// Makes a payment; returns once the node holds it durably and released it.
     pub fn pay(&self, request: &PayRequest) -> Result<PayReceipt, ClientError> {
-        let response = self
-            .agent
-            .post(self.url("/v1/payments"))
-            .header("Authorization", self.bearer())
-            .send_json(request)
-            .map_err(|e| self.transport(e))?;
+        let response = self.post("/v1/payments", request)?;
         self.answer(response)
+    }
+
+    /// Creates money with the node's issuer key; returns once it is durable.
+    pub fn mint(&self, request: &MintRequest) -> Result<PayReceipt, ClientError> {
+        let response = self.post("/v1/mints", request)?;
+        self.answer(response)
+    }
+
+    /// Disconnects and refuses a peer, or accepts it again.
+    pub fn block(&self, peer: &str, blocked: bool) -> Result<(), ClientError> {
+        let request = BlockRequest {
+            peer: peer.to_owned(),
+            blocked,
+        };
+        let response = self.post("/v1/peers/blocked", &request)?;
+        self.check(response).map(drop)
+    }
+
+    fn post(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<ureq::http::Response<ureq::Body>, ClientError> {
+        self.agent
+            .post(self.url(path))
+            .header("Authorization", self.bearer())
+            .send_json(body)
+            .map_err(|e| self.transport(e))
     }
 
     /// The metrics, as Prometheus text.

@@ -12,8 +12,6 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_NODE_NAME: &str = "meshpay";
 /// Default `api.listen`: loopback only, because the API can spend.
 pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:7420";
-/// Default `api.max_body_bytes`: room for a bundle of a few thousand records.
-pub const DEFAULT_API_MAX_BODY_BYTES: usize = 1 << 20;
 /// Default `lan.listen`: every interface, ports chosen by the system, TCP and QUIC.
 pub const DEFAULT_LAN_LISTEN: [&str; 2] = ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"];
 /// Default `lan.max_connections`.
@@ -22,25 +20,15 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 64;
 pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: u32 = 2;
 /// Default `lan.max_frame_bytes`: a 64 KiB sync message and its framing.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024 + 256;
-/// Default `store.max_group_records`.
-pub const DEFAULT_MAX_GROUP_RECORDS: usize = 4_096;
-/// Default `store.max_group_delay_ms`.
-pub const DEFAULT_MAX_GROUP_DELAY_MS: u64 = 2;
 /// Default `log.filter`.
 pub const DEFAULT_LOG_FILTER: &str = "info";
 
 /// Longest `node.name`, in bytes.
 const MAX_NODE_NAME_BYTES: usize = 64;
-/// Bounds of `api.max_body_bytes`.
-const API_BODY_BYTES: std::ops::RangeInclusive<usize> = 1_024..=(64 << 20);
 /// Bounds of `lan.max_connections`.
 const CONNECTIONS: std::ops::RangeInclusive<u32> = 1..=10_000;
 /// Bounds of `lan.max_frame_bytes`: at least one largest record with its framing.
 const FRAME_BYTES: std::ops::RangeInclusive<usize> = 2_048..=(16 << 20);
-/// Bounds of `store.max_group_records`.
-const GROUP_RECORDS: std::ops::RangeInclusive<usize> = 1..=1_000_000;
-/// Bounds of `store.max_group_delay_ms`.
-const GROUP_DELAY_MS: std::ops::RangeInclusive<u64> = 0..=1_000;
 
 /// Why the configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -82,8 +70,6 @@ pub struct Config {
     pub api: ApiConfig,
     /// `[lan]`.
     pub lan: LanConfig,
-    /// `[store]`.
-    pub store: StoreConfig,
     /// `[log]`.
     pub log: LogConfig,
 }
@@ -110,8 +96,6 @@ impl Default for NodeConfig {
 pub struct ApiConfig {
     /// Address to listen on; loopback only. Default 127.0.0.1:7420.
     pub listen: SocketAddr,
-    /// Largest request body accepted, in bytes. Default 1 MiB.
-    pub max_body_bytes: usize,
 }
 
 impl Default for ApiConfig {
@@ -120,7 +104,6 @@ impl Default for ApiConfig {
             listen: DEFAULT_API_LISTEN
                 .parse()
                 .expect("the default API address parses"),
-            max_body_bytes: DEFAULT_API_MAX_BODY_BYTES,
         }
     }
 }
@@ -144,6 +127,10 @@ pub struct LanConfig {
     /// Largest frame a peer may send, in bytes; bigger frames end the stream. Default
     /// 64 KiB + 256.
     pub max_frame_bytes: usize,
+    /// Push records heard from one LAN peer on to the others. Default false: on a LAN
+    /// where mDNS connects every node to every other, the sender reached them all, and
+    /// reconciliation brings what one missed (docs/design.md, "LAN fan-out").
+    pub relay: bool,
 }
 
 impl Default for LanConfig {
@@ -156,25 +143,7 @@ impl Default for LanConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
-        }
-    }
-}
-
-/// `[store]`: group commit into the durable store.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
-    /// Most records in one synced write. Default 4096.
-    pub max_group_records: usize,
-    /// Longest a record waits for others to share its fsync, in ms. Default 2.
-    pub max_group_delay_ms: u64,
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        StoreConfig {
-            max_group_records: DEFAULT_MAX_GROUP_RECORDS,
-            max_group_delay_ms: DEFAULT_MAX_GROUP_DELAY_MS,
+            relay: false,
         }
     }
 }
@@ -254,11 +223,6 @@ impl Config {
                 ),
             ));
         }
-        in_range(
-            "api.max_body_bytes",
-            self.api.max_body_bytes,
-            API_BODY_BYTES,
-        )?;
         multiaddrs("lan.listen", &self.lan.listen)?;
         multiaddrs("lan.peers", &self.lan.peers)?;
         in_range("lan.max_connections", self.lan.max_connections, CONNECTIONS)?;
@@ -268,16 +232,6 @@ impl Config {
             1..=self.lan.max_connections,
         )?;
         in_range("lan.max_frame_bytes", self.lan.max_frame_bytes, FRAME_BYTES)?;
-        in_range(
-            "store.max_group_records",
-            self.store.max_group_records,
-            GROUP_RECORDS,
-        )?;
-        in_range(
-            "store.max_group_delay_ms",
-            self.store.max_group_delay_ms,
-            GROUP_DELAY_MS,
-        )?;
         tracing_subscriber::EnvFilter::try_new(&self.log.filter)
             .map_err(|e| invalid("log.filter", e.to_string()))?;
         Ok(())
@@ -336,8 +290,6 @@ name = "meshpay"
 # Where the local HTTP API listens. Loopback addresses only (127.0.0.1 or ::1):
 # the API can spend, and every request must carry the token of the cookie file.
 listen = "127.0.0.1:7420"
-# Largest request body accepted, in bytes (1 KiB to 64 MiB).
-max_body_bytes = 1048576
 
 [lan]
 # Whether this node talks to peers on the local network at all.
@@ -356,12 +308,11 @@ max_connections_per_peer = 2
 # Largest frame a peer may send, in bytes; a bigger one ends that peer's stream
 # (2048 to 16 MiB).
 max_frame_bytes = 65792
-
-[store]
-# Most records made durable by one synced write (group commit), 1 to 1000000.
-max_group_records = 4096
-# Longest a record waits for others to share its fsync, in milliseconds (0 to 1000).
-max_group_delay_ms = 2
+# Push records heard from one peer on to the others. Off: on a LAN where mDNS
+# connects every node to every other, the sender reached them all already, and
+# reconciliation brings a peer whatever it missed. Turn it on where peers are
+# static and do not all reach each other.
+relay = false
 
 [log]
 # "text" for people, "json" for log collectors.
@@ -422,7 +373,6 @@ mod tests {
             ("[node]\nname = \"a\\nb\"", "node.name"),
             ("[api]\nlisten = \"0.0.0.0:7420\"", "api.listen"),
             ("[api]\nlisten = \"192.168.1.5:7420\"", "api.listen"),
-            ("[api]\nmax_body_bytes = 10", "api.max_body_bytes"),
             (
                 "[lan]\nlisten = [\"/ip4/0.0.0.0/tcp/0\", \"tcp:4001\"]",
                 "lan.listen[1]",
@@ -434,11 +384,6 @@ mod tests {
                 "lan.max_connections_per_peer",
             ),
             ("[lan]\nmax_frame_bytes = 100", "lan.max_frame_bytes"),
-            ("[store]\nmax_group_records = 0", "store.max_group_records"),
-            (
-                "[store]\nmax_group_delay_ms = 5000",
-                "store.max_group_delay_ms",
-            ),
             ("[log]\nfilter = \"meshpay=notalevel\"", "log.filter"),
         ];
         for (text, field) in cases {

@@ -3,10 +3,14 @@
 
 pub mod api;
 pub mod audit;
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod daemon;
+pub mod data_dir;
+pub mod demo;
 pub mod example;
+pub mod init;
 pub mod keystore;
 pub mod link;
 pub mod metrics;

@@ -187,6 +187,8 @@ impl Node {
             sync,
             mtu,
             reassembly: ReassemblyConfig::default(),
+            // The simulator's links relay what they hear: its LANs are not full meshes.
+            relay: true,
         };
         self.core
             .open_link(link_id(kind), config, seed)

@@ -32,9 +32,10 @@ pub use auth::{ADDR_FILE, COOKIE_FILE, Cookie, CookieError, Token, read_addr, re
 pub use error::ApiError;
 pub use routes::{ApiDoc, METRICS_CONTENT_TYPE, Route, Verb, table};
 pub use types::{
-    BalanceQuery, BalanceView, ChainView, ConflictView, DEFAULT_HISTORY_LIMIT, Direction,
-    ErrorBody, HistoryEntry, HistoryQuery, MAX_HISTORY_LIMIT, PayReceipt, PayRequest, Payer,
-    Payment, PeerView, ProofView, StatusView, WalletView,
+    BalanceQuery, BalanceView, BlockRequest, ChainView, ConflictView, DEFAULT_HISTORY_LIMIT,
+    Direction, ErrorBody, HistoryEntry, HistoryQuery, LanView, MAX_HISTORY_LIMIT, Mint,
+    MintRequest, PayReceipt, PayRequest, Payer, Payment, PeerView, ProofView, StatusView,
+    WalletView,
 };
 
 /// The largest request body the API reads.
@@ -69,6 +70,13 @@ pub trait Backend: Clone + Send + Sync + 'static {
     /// Makes a payment; resolves only once the record is durable and released to the
     /// links. A wallet's refusal is [`ApiError::Refused`] (`From<WalletError>` maps it).
     fn pay(&self, payment: Payment) -> impl Future<Output = Result<PayReceipt, ApiError>> + Send;
+
+    /// Creates money with this node's issuer key; resolves once the record is durable.
+    /// A node without an issuer key answers [`ApiError::Refused`] with code `not_issuer`.
+    fn mint(&self, mint: Mint) -> impl Future<Output = Result<PayReceipt, ApiError>> + Send;
+
+    /// Disconnects a peer and refuses it (`blocked`), or accepts it again.
+    fn block(&self, request: BlockRequest) -> impl Future<Output = Result<(), ApiError>> + Send;
 
     /// The metrics in the Prometheus text format (`Metrics::encode`).
     fn metrics_text(&self) -> impl Future<Output = Result<String, ApiError>> + Send;

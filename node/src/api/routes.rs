@@ -16,9 +16,9 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::ApiError;
 use super::types::{
-    BalanceQuery, BalanceView, ConflictView, DEFAULT_HISTORY_LIMIT, ErrorBody, HistoryEntry,
-    HistoryQuery, MAX_HISTORY_LIMIT, PayReceipt, PayRequest, Payment, PeerView, StatusView,
-    parse_account,
+    BalanceQuery, BalanceView, BlockRequest, ConflictView, DEFAULT_HISTORY_LIMIT, ErrorBody,
+    HistoryEntry, HistoryQuery, MAX_HISTORY_LIMIT, Mint, MintRequest, PayReceipt, PayRequest,
+    Payment, PeerView, StatusView, parse_account,
 };
 use super::{Backend, MAX_BODY_BYTES};
 
@@ -83,6 +83,8 @@ pub fn table<B: Backend>() -> Vec<Route<B>> {
         route(Verb::Get, "/v1/conflicts", conflicts::<B>),
         route(Verb::Get, "/v1/peers", peers::<B>),
         route(Verb::Post, "/v1/payments", pay::<B>),
+        route(Verb::Post, "/v1/mints", mint::<B>),
+        route(Verb::Post, "/v1/peers/blocked", block::<B>),
         route(Verb::Get, "/metrics", metrics::<B>),
         route(Verb::Get, "/openapi.json", openapi),
     ]
@@ -97,7 +99,7 @@ pub fn table<B: Backend>() -> Vec<Route<B>> {
                        carries `Authorization: Bearer <token>` with the token the daemon \
                        writes to `<data_dir>/api.cookie` at start."
     ),
-    paths(status, balances, history, conflicts, peers, pay, metrics, openapi),
+    paths(status, balances, history, conflicts, peers, pay, mint, block, metrics, openapi),
     modifiers(&CookieAuth),
     security(("cookie" = []))
 )]
@@ -227,6 +229,49 @@ async fn pay<B: Backend>(
     let Json(request) = body.map_err(|r| ApiError::from_json(r, MAX_BODY_BYTES))?;
     let payment = Payment::try_from(request)?;
     Ok(Json(b.pay(payment).await?))
+}
+
+/// Creates money with this node's issuer key; answers once the record is durable.
+#[utoipa::path(
+    post, path = "/v1/mints", tag = "issuer",
+    request_body = MintRequest,
+    responses(
+        (status = 200, description = "Durable and released", body = PayReceipt),
+        (status = 400, description = "Malformed JSON, unknown field, bad hex or amount", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Body not sent as application/json", body = ErrorBody),
+        (status = 422, description = "Refused: `not_issuer` on a node without an issuer key, or the ledger's rule", body = ErrorBody),
+        (status = 503, description = "The node cannot answer now", body = ErrorBody),
+    )
+)]
+async fn mint<B: Backend>(
+    State(b): State<B>,
+    body: Result<Json<MintRequest>, JsonRejection>,
+) -> Result<Json<PayReceipt>, ApiError> {
+    let Json(request) = body.map_err(|r| ApiError::from_json(r, MAX_BODY_BYTES))?;
+    let mint = Mint::try_from(request)?;
+    Ok(Json(b.mint(mint).await?))
+}
+
+/// Disconnects and refuses a peer, or accepts it again: the node's partition control.
+#[utoipa::path(
+    post, path = "/v1/peers/blocked", tag = "node",
+    request_body = BlockRequest,
+    responses(
+        (status = 204, description = "Done"),
+        (status = 400, description = "Malformed JSON, unknown field or peer id", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 503, description = "The node cannot answer now", body = ErrorBody),
+    )
+)]
+async fn block<B: Backend>(
+    State(b): State<B>,
+    body: Result<Json<BlockRequest>, JsonRejection>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let Json(request) = body.map_err(|r| ApiError::from_json(r, MAX_BODY_BYTES))?;
+    b.block(request).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// The node's metrics in the Prometheus text format.

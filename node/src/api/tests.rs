@@ -65,6 +65,7 @@ impl Backend for Fake {
                 name: "alice".into(),
                 account: ALICE.to_hex(),
             }],
+            lan: None,
         })
     }
 
@@ -140,6 +141,30 @@ impl Backend for Fake {
             to: payment.to.to_hex(),
             amount: payment.amount,
         })
+    }
+
+    async fn mint(&self, mint: Mint) -> Result<PayReceipt, ApiError> {
+        if mint.to == BOB {
+            return Err(ApiError::Refused {
+                code: "not_issuer".into(),
+                reason: "this node holds no issuer key".into(),
+            });
+        }
+        Ok(PayReceipt {
+            id: "cd".repeat(32),
+            seq: 1,
+            from: "ee".repeat(32),
+            to: mint.to.to_hex(),
+            amount: mint.amount,
+        })
+    }
+
+    async fn block(&self, request: BlockRequest) -> Result<(), ApiError> {
+        if request.peer.starts_with("12D3") {
+            Ok(())
+        } else {
+            Err(ApiError::bad_request("bad_peer", "not a peer id"))
+        }
     }
 
     async fn metrics_text(&self) -> Result<String, ApiError> {
@@ -433,6 +458,57 @@ fn a_payment_is_made_and_refusals_carry_the_wallet_reason() {
         post_json(&s, "/v1/payments", &ghost.to_string()),
         404,
         "unknown_wallet",
+    );
+}
+
+#[test]
+fn mints_and_blocks_are_checked_and_forwarded() {
+    let s = serve_fake(Fake::default());
+    let ok = post_json(
+        &s,
+        "/v1/mints",
+        &format!(r#"{{"to":"{}","amount":50}}"#, ALICE.to_hex()),
+    );
+    assert_eq!(ok.0, 200, "{ok:?}");
+    assert_eq!(ok.1["amount"], 50);
+    assert_error(
+        post_json(
+            &s,
+            "/v1/mints",
+            &format!(r#"{{"to":"{}","amount":5}}"#, BOB.to_hex()),
+        ),
+        422,
+        "not_issuer",
+    );
+    assert_error(
+        post_json(
+            &s,
+            "/v1/mints",
+            &format!(r#"{{"to":"{}","amount":0}}"#, ALICE.to_hex()),
+        ),
+        400,
+        "bad_amount",
+    );
+    assert_error(
+        post_json(&s, "/v1/mints", r#"{"to":"zz","amount":1}"#),
+        400,
+        "bad_hex",
+    );
+    let blocked = post_json(
+        &s,
+        "/v1/peers/blocked",
+        r#"{"peer":"12D3Koo","blocked":true}"#,
+    );
+    assert_eq!(blocked.0, 204, "{blocked:?}");
+    assert_error(
+        post_json(&s, "/v1/peers/blocked", r#"{"peer":"x","blocked":true}"#),
+        400,
+        "bad_peer",
+    );
+    assert_error(
+        post_json(&s, "/v1/peers/blocked", r#"{"peer":"12D3Koo"}"#),
+        400,
+        "invalid_body",
     );
 }
 

@@ -37,6 +37,18 @@ pub struct StatusView {
     pub state_digest: String,
     /// This node's wallets.
     pub wallets: Vec<WalletView>,
+    /// This node on the LAN link, when it runs one.
+    #[serde(default)]
+    pub lan: Option<LanView>,
+}
+
+/// This node on the LAN link: what peers dial.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LanView {
+    /// Its libp2p peer id.
+    pub peer: String,
+    /// The addresses it listens on.
+    pub listen: Vec<String>,
 }
 
 /// A network.
@@ -284,6 +296,59 @@ pub struct PayReceipt {
     pub to: String,
     /// What it pays.
     pub amount: u64,
+}
+
+/// Money to create, as a client sends it; only a node holding an issuer key mints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MintRequest {
+    /// The account credited, 64 hex digits.
+    pub to: String,
+    /// What to create, more than 0.
+    pub amount: u64,
+    /// A memo for the holder.
+    #[serde(default)]
+    pub memo: Option<String>,
+}
+
+/// A mint whose fields were checked: what the backend receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mint {
+    /// The account credited.
+    pub to: AccountId,
+    /// What to create, more than 0.
+    pub amount: u64,
+    /// The memo, empty when none.
+    pub memo: String,
+}
+
+impl TryFrom<MintRequest> for Mint {
+    type Error = ApiError;
+
+    fn try_from(r: MintRequest) -> Result<Self, ApiError> {
+        let to = parse_account("to", &r.to)?;
+        if r.amount == 0 {
+            return Err(ApiError::bad_request(
+                "bad_amount",
+                "amount must be more than 0",
+            ));
+        }
+        Ok(Mint {
+            to,
+            amount: r.amount,
+            memo: r.memo.unwrap_or_default(),
+        })
+    }
+}
+
+/// A peer to refuse or accept again on its link: the node's own partition control.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlockRequest {
+    /// The peer's identity on its link (a libp2p peer id on the LAN).
+    pub peer: String,
+    /// True to disconnect and refuse it, false to accept it again.
+    pub blocked: bool,
 }
 
 /// An error, as every route reports it.

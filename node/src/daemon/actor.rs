@@ -4,21 +4,31 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use meshpay_protocol::node::{NodeCore, NodeEvent};
+use meshpay_protocol::issuer::Issuer;
+use meshpay_protocol::node::{NodeCore, NodeEvent, PeerFault};
+use meshpay_protocol::sync::SyncError;
+use meshpay_protocol::wallet::SeqStore;
 use meshpay_protocol::{AccountId, RecordId};
 use tokio::sync::{mpsc, oneshot};
 
+use super::lan::{LAN, LanPort};
 use crate::api::{
-    ApiError, Backend, BalanceView, ChainView, ConflictView, Direction, HistoryEntry, PayReceipt,
-    Payer, Payment, PeerView, StatusView, WalletView,
+    ApiError, Backend, BalanceView, BlockRequest, ChainView, ConflictView, Direction, HistoryEntry,
+    Mint, PayReceipt, Payer, Payment, PeerView, StatusView, WalletView,
 };
+use crate::link::lan::{LanError, LanEvent};
 use crate::metrics::Metrics;
-use crate::store::{Store, WriteSet};
+use crate::store::{Store, StoreError, WriteSet};
 
 /// Commands queued for the actor before senders wait.
 const COMMAND_QUEUE: usize = 256;
 /// How soon a failed store write is tried again, ms.
 const STORE_RETRY_MS: u64 = 500;
+/// Messages taken from one peer's engine per step: enough to drain a reconciliation's
+/// burst, few enough that one peer cannot hold the actor.
+const MESSAGES_PER_PEER: usize = 32;
+/// Hostile peers waiting to be cut; more in one step are cut by the engine's penalty.
+const MAX_HOSTILE_QUEUE: usize = 64;
 
 type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
 
@@ -29,6 +39,9 @@ enum Command {
     Conflicts(Reply<Vec<ConflictView>>),
     History(Option<AccountId>, usize, Reply<Vec<HistoryEntry>>),
     Pay(Payment, Reply<PayReceipt>),
+    Mint(Mint, Reply<PayReceipt>),
+    Peers(Reply<Vec<PeerView>>),
+    Block(BlockRequest, Reply<()>),
 }
 
 /// A payment waiting to be released: its receipt goes out once it is durable.
@@ -50,6 +63,13 @@ pub struct Actor {
     /// A set the store failed to write, with the last ticket in it.
     unwritten: Option<(WriteSet, u64)>,
     commands: mpsc::Receiver<Command>,
+    lan: Option<LanPort>,
+    issuers: Vec<Issuer>,
+    /// Requests that need the link task's answer, served after the step.
+    peer_requests: Vec<Reply<Vec<PeerView>>>,
+    block_requests: Vec<(BlockRequest, Reply<()>)>,
+    /// LAN peers whose frames the core found hostile, to be cut by the link.
+    hostile: Vec<(libp2p::PeerId, String)>,
 }
 
 /// A cloneable way to talk to the actor; the API's backend.
@@ -85,6 +105,11 @@ impl Actor {
             waiting: Vec::new(),
             unwritten: None,
             commands: rx,
+            lan: None,
+            issuers: Vec::new(),
+            peer_requests: Vec::new(),
+            block_requests: Vec::new(),
+            hostile: Vec::new(),
         };
         (
             actor,
@@ -93,6 +118,16 @@ impl Actor {
                 metrics,
             },
         )
+    }
+
+    /// Attaches the LAN link; the core's LAN engine must be open (see [`LAN`]).
+    pub fn attach_lan(&mut self, port: LanPort) {
+        self.lan = Some(port);
+    }
+
+    /// Gives the actor an issuer key (its seq resumed from the store), so it can mint.
+    pub fn add_issuer(&mut self, issuer: Issuer) {
+        self.issuers.push(issuer);
     }
 
     /// Runs until every handle is dropped; returns the store and core for a clean close.
@@ -130,12 +165,21 @@ impl Actor {
                     None => break,
                 },
                 () = sleep => self.core.handle_timeout(now_ms()),
+                event = next_lan_event(&mut self.lan) => self.on_lan(event),
             }
+            self.persist();
+            self.events();
+            self.pump().await;
+            self.link_requests().await;
+            // Sending may have finished a session whose records merge now.
             self.persist();
             self.events();
         }
         self.persist();
         self.events();
+        if let Some(lan) = self.lan.take() {
+            let _ = lan.handle.shutdown().await;
+        }
         (self.core, self.store)
     }
 
@@ -170,6 +214,193 @@ impl Actor {
         }
     }
 
+    /// What the LAN link reported: peers to add to or remove from the engine, frames.
+    fn on_lan(&mut self, event: Option<LanEvent>) {
+        let Some(lan) = self.lan.as_mut() else { return };
+        let now = now_ms();
+        match event {
+            None => {
+                tracing::warn!(link = "lan", "the LAN link stopped; serving without it");
+                lan.events = None;
+                for peer in self
+                    .core
+                    .engine(LAN)
+                    .map(|e| e.peers().collect::<Vec<_>>())
+                    .unwrap_or_default()
+                {
+                    self.core.peer_down(LAN, peer);
+                }
+                lan.book = Default::default();
+            }
+            Some(LanEvent::Listening(addr)) => {
+                tracing::info!(link = "lan", %addr, "listening");
+                // Bounded: the config names a handful of addresses, each reported per
+                // interface it binds.
+                if lan.listening.len() < 64 {
+                    lan.listening.push(addr);
+                }
+            }
+            Some(LanEvent::PeerUp { peer, addr }) => {
+                let id = lan.book.up(peer, addr.clone());
+                tracing::info!(link = "lan", %peer, %addr, "peer up");
+                self.core.peer_up(now, LAN, id);
+            }
+            Some(LanEvent::PeerDown { peer }) => {
+                if let Some(id) = lan.book.down(&peer) {
+                    tracing::info!(link = "lan", %peer, "peer down");
+                    self.core.peer_down(LAN, id);
+                }
+            }
+            Some(LanEvent::Frame { peer, bytes }) => {
+                // A frame from a peer already gone is late, not wrong: drop it.
+                if let Some(id) = lan.book.id(&peer) {
+                    self.metrics.bytes_in("lan", bytes.len() as u64);
+                    self.metrics.frames_in("lan", 1);
+                    self.core.handle_frame(now, LAN, id, None, &bytes);
+                }
+            }
+            Some(LanEvent::Misbehaved { peer, reason }) => {
+                tracing::warn!(link = "lan", %peer, %reason, "peer broke the framing; refused for a while");
+            }
+        }
+        self.metrics.peer_count("lan", lan.book.len());
+    }
+
+    /// Moves what the LAN engine wants to send onto the link. A full peer queue drops the
+    /// frame: the engine's retransmission and the next reconciliation bring it again.
+    async fn pump(&mut self) {
+        let Some(lan) = self.lan.as_mut() else { return };
+        let Some(engine) = self.core.engine(LAN) else {
+            return;
+        };
+        let now = now_ms();
+        let ids: Vec<u64> = engine.peers().collect();
+        for id in ids {
+            let Some(peer) = lan.book.peer(id) else {
+                continue;
+            };
+            for _ in 0..MESSAGES_PER_PEER {
+                let Some(frames) = self.core.poll_frames(now, LAN, id, usize::MAX) else {
+                    break;
+                };
+                for frame in frames {
+                    let len = frame.len() as u64;
+                    match lan.handle.send(peer, frame).await {
+                        Ok(()) => {
+                            self.metrics.bytes_out("lan", len);
+                            self.metrics.frames_out("lan", 1);
+                        }
+                        Err(LanError::QueueFull { .. }) => {
+                            tracing::debug!(link = "lan", %peer, "peer queue full; frame dropped");
+                        }
+                        Err(LanError::NotConnected { .. }) => break,
+                        Err(e) => {
+                            tracing::debug!(link = "lan", %peer, error = %e, "frame not sent");
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.core.flush_link(LAN);
+    }
+
+    /// Answers the requests that ask the link task: peers with their traffic, blocks.
+    async fn link_requests(&mut self) {
+        if let Some(lan) = &self.lan {
+            for (peer, reason) in std::mem::take(&mut self.hostile) {
+                let _ = lan.handle.penalize(peer, reason).await;
+            }
+        }
+        for (request, reply) in std::mem::take(&mut self.block_requests) {
+            let _ = reply.send(self.block(request).await);
+        }
+        let replies = std::mem::take(&mut self.peer_requests);
+        if replies.is_empty() {
+            return;
+        }
+        let peers = self.peers().await;
+        for reply in replies {
+            let _ = reply.send(peers.clone());
+        }
+    }
+
+    async fn peers(&self) -> Result<Vec<PeerView>, ApiError> {
+        let Some(lan) = &self.lan else {
+            return Ok(Vec::new());
+        };
+        let stats = lan.handle.stats().await.map_err(link_unavailable)?;
+        Ok(stats
+            .peers
+            .iter()
+            .filter(|(peer, _)| lan.book.id(peer).is_some())
+            .map(|(peer, t)| PeerView {
+                link: "lan".into(),
+                peer: peer.to_string(),
+                address: lan.book.addr(peer).map(|a| a.to_string()),
+                bytes_in: t.bytes_in,
+                bytes_out: t.bytes_out,
+                frames_in: t.frames_in,
+                frames_out: t.frames_out,
+            })
+            .collect())
+    }
+
+    async fn block(&mut self, request: BlockRequest) -> Result<(), ApiError> {
+        let peer: libp2p::PeerId = request.peer.parse().map_err(|_| {
+            ApiError::bad_request("bad_peer", "peer must be a libp2p peer id (12D3Koo…)")
+        })?;
+        let Some(lan) = &self.lan else {
+            return Err(ApiError::Unavailable("this node runs no LAN link".into()));
+        };
+        let done = if request.blocked {
+            lan.handle.block(peer).await
+        } else {
+            lan.handle.unblock(peer).await
+        };
+        done.map_err(link_unavailable)?;
+        tracing::info!(link = "lan", %peer, blocked = request.blocked, "peer block changed");
+        Ok(())
+    }
+
+    /// Mints with this node's issuer key. The issuer's next seq is written (synced)
+    /// before the record exists, and the record is durable before the answer.
+    fn mint(&mut self, mint: Mint) -> Result<PayReceipt, ApiError> {
+        let Some(issuer) = self.issuers.first_mut() else {
+            return Err(ApiError::Refused {
+                code: "not_issuer".into(),
+                reason: "this node holds no issuer key of the network".into(),
+            });
+        };
+        let mut seqs = StoreSeqs(&mut self.store);
+        let record = issuer
+            .mint(&mut seqs, mint.to, mint.amount, &mint.memo, now_ms())
+            .map_err(ApiError::from)?;
+        let from = issuer.account();
+        let id = RecordId::of_body(&record.body);
+        let changes = self.core.submit(vec![record], None);
+        if let Some((_, reason)) = changes.refused.iter().find(|(r, _)| *r == id) {
+            return Err(ApiError::Refused {
+                code: reason.rule().to_owned(),
+                reason: reason.to_string(),
+            });
+        }
+        let seq = self.core.ledger().get(&id).map_or(0, |r| r.body().seq);
+        self.persist();
+        if self.unwritten.is_some() {
+            return Err(ApiError::Unavailable(
+                "the store failed; the mint is written once it recovers".into(),
+            ));
+        }
+        Ok(PayReceipt {
+            id: id.to_hex(),
+            seq,
+            from: from.to_hex(),
+            to: mint.to.to_hex(),
+            amount: mint.amount,
+        })
+    }
+
     fn events(&mut self) {
         while let Some(event) = self.core.poll_event() {
             match event {
@@ -191,6 +422,13 @@ impl Actor {
                 }
                 NodeEvent::PeerMisbehaved { link, peer, error } => {
                     tracing::warn!(link = link.0, peer, %error, "peer misbehaved");
+                    if link == LAN
+                        && is_hostile(&error)
+                        && let Some(p) = self.lan.as_ref().and_then(|l| l.book.peer(peer))
+                        && self.hostile.len() < MAX_HOSTILE_QUEUE
+                    {
+                        self.hostile.push((p, error.to_string()));
+                    }
                 }
                 _ => {}
             }
@@ -223,6 +461,14 @@ impl Actor {
                 let _ = reply.send(Ok(views));
             }
             Command::Pay(payment, reply) => self.pay(payment, reply),
+            Command::Mint(mint, reply) => {
+                let _ = reply.send(self.mint(mint));
+            }
+            Command::Peers(reply) => {
+                // Answered after this step, from the link's own counters.
+                self.peer_requests.push(reply);
+            }
+            Command::Block(request, reply) => self.block_requests.push((request, reply)),
             Command::History(account, limit, reply) => {
                 let _ = reply.send(Ok(self.history(account, limit)));
             }
@@ -241,7 +487,15 @@ impl Actor {
             accounts: ledger.accounts().len(),
             conflicts: ledger.conflicts().len(),
             orphans: ledger.orphan_count(),
-            peers: BTreeMap::new(),
+            peers: self
+                .lan
+                .iter()
+                .map(|l| ("lan".to_owned(), l.book.len()))
+                .collect(),
+            lan: self.lan.as_ref().map(|l| crate::api::LanView {
+                peer: l.handle.local_peer_id().to_string(),
+                listen: l.listening.iter().map(|a| a.to_string()).collect(),
+            }),
             state_digest: hex::encode(ledger.state_digest()),
             wallets: self
                 .core
@@ -420,9 +674,16 @@ impl Backend for Handle {
         self.ask(Command::Conflicts).await
     }
 
-    /// No link is attached to the actor yet, so it has no peers to list.
     async fn peers(&self) -> Result<Vec<PeerView>, ApiError> {
-        Ok(Vec::new())
+        self.ask(Command::Peers).await
+    }
+
+    async fn mint(&self, mint: Mint) -> Result<PayReceipt, ApiError> {
+        self.ask(|r| Command::Mint(mint, r)).await
+    }
+
+    async fn block(&self, request: BlockRequest) -> Result<(), ApiError> {
+        self.ask(|r| Command::Block(request, r)).await
     }
 
     async fn pay(&self, payment: Payment) -> Result<PayReceipt, ApiError> {
@@ -431,5 +692,48 @@ impl Backend for Handle {
 
     async fn metrics_text(&self) -> Result<String, ApiError> {
         Ok(self.metrics.encode())
+    }
+}
+
+/// An issuer's next seq, written to the store in its own synced write before the record
+/// it numbers is signed (DESIGN §2: a seq is durable before its record leaves the node).
+struct StoreSeqs<'a>(&'a mut Store);
+
+impl SeqStore for StoreSeqs<'_> {
+    type Error = StoreError;
+
+    fn persist_next_seq(&mut self, account: &AccountId, next: u64) -> Result<(), StoreError> {
+        let mut set = WriteSet::new();
+        set.next_seq(*account, next);
+        self.0.write(&set)
+    }
+}
+
+/// Whether a peer's fault is hostile (garbage, oversize, broken bounds) rather than what
+/// an honest peer may cause (a stale session, a timeout, a refusal): hostile peers are
+/// cut by the link and refused for its misbehaviour backoff.
+fn is_hostile(fault: &PeerFault) -> bool {
+    match fault {
+        PeerFault::Frame(_) => true,
+        PeerFault::Sync(e) => matches!(
+            e,
+            SyncError::Oversized { .. }
+                | SyncError::Undecodable(_)
+                | SyncError::Invalid(_)
+                | SyncError::Budget(_)
+        ),
+    }
+}
+
+/// The link task stopped: the node answers, but not for the link.
+fn link_unavailable(e: LanError) -> ApiError {
+    ApiError::Unavailable(format!("the LAN link: {e}"))
+}
+
+/// The next LAN event, or never when no link is attached.
+async fn next_lan_event(lan: &mut Option<LanPort>) -> Option<LanEvent> {
+    match lan {
+        Some(port) => port.next_event().await,
+        None => std::future::pending().await,
     }
 }

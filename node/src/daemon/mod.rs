@@ -4,7 +4,12 @@
 //! is told, so nothing is acknowledged before it is durable.
 
 mod actor;
+mod boot;
+#[cfg(test)]
+mod hostile;
+pub mod lan;
 #[cfg(test)]
 mod tests;
 
 pub use actor::{Actor, Handle};
+pub use boot::{Daemon, Replay, StartOptions};

@@ -4,11 +4,11 @@
 //! and reads [`LanEvent`]s, both over bounded channels.
 
 mod peer;
-mod task;
-mod wire;
+pub(crate) mod task;
+pub(crate) mod wire;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::{collections::HashSet, time::Duration};
 
@@ -244,6 +244,11 @@ enum Command {
     Stats {
         reply: oneshot::Sender<LanStats>,
     },
+    Penalize {
+        peer: PeerId,
+        reason: String,
+        reply: oneshot::Sender<()>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -333,6 +338,17 @@ impl LanHandle {
     /// The addresses the link listens on now.
     pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, LanError> {
         self.ask(|reply| Command::ListenAddrs { reply }).await
+    }
+
+    /// Closes a peer's stream and refuses it for the misbehaviour backoff: the daemon
+    /// found its frames hostile (garbage inside well-formed framing).
+    pub async fn penalize(&self, peer: PeerId, reason: String) -> Result<(), LanError> {
+        self.ask(|reply| Command::Penalize {
+            peer,
+            reason,
+            reply,
+        })
+        .await
     }
 
     /// A snapshot of the traffic counters.

@@ -46,6 +46,11 @@ pub struct LinkConfig {
     pub mtu: usize,
     /// Reassembly bounds for frames arriving on this link.
     pub reassembly: ReassemblyConfig,
+    /// Whether records heard from a peer on this link are pushed on to its other peers.
+    /// Off on a LAN where every node hears every other (mDNS makes a full mesh): the
+    /// sender already reached them all, and reconciliation brings what a peer missed.
+    /// Conflict proofs are relayed either way.
+    pub relay: bool,
 }
 
 /// A payment this node's wallet signed, held until the store holds it.
@@ -381,9 +386,16 @@ impl NodeCore {
                     .queue_record(*id, r.to_signed().encode_to_vec());
             }
         }
+        let mut proofs_only = None;
         for (link, engine) in self.engines.iter_mut() {
             let from = source.filter(|(l, _)| l == link).map(|(_, p)| p);
-            engine.on_merged(from, &changes, &self.ledger);
+            let relay = self.configs.get(link).is_none_or(|c| c.relay);
+            if from.is_some() && !relay {
+                let only = proofs_only.get_or_insert_with(|| proof_changes(&changes, &self.ledger));
+                engine.on_merged(from, only, &self.ledger);
+            } else {
+                engine.on_merged(from, &changes, &self.ledger);
+            }
         }
         for &(account, seq) in &changes.conflicts {
             self.events
@@ -451,7 +463,6 @@ impl NodeCore {
             .wallets
             .get_mut(&from)
             .ok_or(PayError::NoWallet(from))?;
-        let seq = wallet.next_seq();
         let record = wallet.pay(
             &self.ledger,
             &mut self.durable,
@@ -461,6 +472,9 @@ impl NodeCore {
             memo,
             now,
         )?;
+        // The wallet signs at the ledger's tip, which is past its own next seq when its
+        // key also signs elsewhere; it moves its next seq just past what it signed.
+        let seq = wallet.next_seq() - 1;
         let id = RecordId::of_body(&record.body);
         // The record goes into the same synced write as its seq: acknowledged once,
         // durable once.
@@ -588,5 +602,22 @@ impl NodeCore {
     /// The next thing that happened, oldest first.
     pub fn poll_event(&mut self) -> Option<NodeEvent> {
         self.events.pop_front()
+    }
+}
+
+/// `changes` cut down to the records that prove its conflicts: what a link that does not
+/// relay still passes on.
+fn proof_changes(changes: &Changes, ledger: &Ledger) -> Changes {
+    let mut proofs = Vec::new();
+    for (account, seq) in &changes.conflicts {
+        for (s, id, _) in ledger.records_of(account) {
+            if s == *seq && changes.added.contains(&id) {
+                proofs.push(id);
+            }
+        }
+    }
+    Changes {
+        added: proofs,
+        ..changes.clone()
     }
 }

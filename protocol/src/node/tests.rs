@@ -13,6 +13,7 @@ fn lan() -> LinkConfig {
         sync: SyncConfig::default(),
         mtu: 1_200,
         reassembly: ReassemblyConfig::default(),
+        relay: true,
     }
 }
 
@@ -247,4 +248,101 @@ fn a_link_whose_mtu_cannot_carry_the_largest_message_is_refused() {
     };
     assert!(c.open_link(LinkId(1), tiny, [0; 32]).is_err());
     assert!(c.engine(LinkId(1)).is_none());
+}
+
+/// Moves frames among three cores (peer ids are their indices) until all are quiet;
+/// returns the bytes that went from each core to each other.
+fn mesh_exchange(now: u64, cores: &mut [NodeCore; 3]) -> [[usize; 3]; 3] {
+    let mut bytes = [[0usize; 3]; 3];
+    loop {
+        let mut moved = false;
+        for from in 0..3 {
+            for to in (0..3).filter(|t| *t != from) {
+                while let Some(fs) = cores[from].poll_frames(now, LAN, to as u64, usize::MAX) {
+                    for f in fs {
+                        bytes[from][to] += f.len();
+                        cores[to].handle_frame(now, LAN, from as u64, None, &f);
+                    }
+                    moved = true;
+                }
+                cores[from].flush_link(LAN);
+            }
+        }
+        if !moved {
+            return bytes;
+        }
+    }
+}
+
+fn mesh(w: &World, relay: bool) -> [NodeCore; 3] {
+    let mut cores = [1, 2, 3].map(|n| {
+        let mut c = NodeCore::new(
+            Ledger::new(w.spec.clone()).expect("valid"),
+            testkit::rng(u64::from(n)),
+        );
+        c.open_link(LAN, LinkConfig { relay, ..lan() }, [n; 32])
+            .expect("valid config");
+        c
+    });
+    for (i, c) in cores.iter_mut().enumerate() {
+        for p in (0..3u64).filter(|p| *p != i as u64) {
+            c.peer_up(0, LAN, p);
+        }
+    }
+    mesh_exchange(0, &mut cores);
+    cores
+}
+
+#[test]
+fn a_link_that_does_not_relay_leaves_the_spreading_to_the_sender() {
+    let alice = crate::record::account_of(&key(1));
+    for relay in [false, true] {
+        let mut w = World::new(1);
+        let mut cores = mesh(&w, relay);
+        cores[0].submit(vec![w.mint(alice, 7)], None);
+        let bytes = mesh_exchange(10, &mut cores);
+        for c in &cores {
+            assert_eq!(
+                c.ledger().len(),
+                1,
+                "relay {relay}: every core holds the record"
+            );
+        }
+        let between_the_others = bytes[1][2] + bytes[2][1];
+        if relay {
+            assert!(
+                between_the_others > 0,
+                "a relaying link passes the record on"
+            );
+        } else {
+            assert_eq!(between_the_others, 0, "{bytes:?}");
+        }
+    }
+}
+
+#[test]
+fn a_wallet_whose_key_signed_elsewhere_reports_the_seq_it_signed_at() {
+    let mut w = World::new(1);
+    let alice = crate::record::account_of(&key(1));
+    let bob = crate::record::account_of(&key(2));
+    let mint = w.mint(alice, 500);
+    // The same key on another device paid at seq 1.
+    let mut elsewhere = w.wallet(1);
+    let first = elsewhere
+        .pay(&w.ledger, &mut w.store, bob, 10, None, "", 0)
+        .expect("pays");
+    let mut a = core(&w, 1);
+    a.submit(vec![mint, first], None);
+    let mut stored = Vec::new();
+    store_all(&mut a, &mut stored);
+    a.add_wallet(w.wallet(1));
+    let signed = a.pay(10, alice, bob, 20, None, "").expect("pays");
+    assert_eq!(signed.seq, 2, "signed at the ledger's tip, and says so");
+    store_all(&mut a, &mut stored);
+    assert_eq!(a.ledger().get(&signed.id).map(|r| r.body().seq), Some(2));
+    assert!(events(&mut a).contains(&NodeEvent::PaymentReleased {
+        payment: signed.id,
+        payer: alice,
+        seq: 2
+    }));
 }

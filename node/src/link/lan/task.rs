@@ -63,7 +63,7 @@ pub(super) struct Behaviour {
 }
 
 /// The stream protocol of one network: peers of another chain fail to negotiate it.
-pub(super) fn sync_protocol(chain: &ChainId) -> StreamProtocol {
+pub(crate) fn sync_protocol(chain: &ChainId) -> StreamProtocol {
     StreamProtocol::try_from_owned(format!("/meshpay/sync/1/{}", chain.to_hex()))
         .expect("a protocol name starting with '/'")
 }
@@ -414,6 +414,17 @@ impl LanTask {
 
     fn on_command(&mut self, command: Command) {
         match command {
+            Command::Penalize {
+                peer,
+                reason,
+                reply,
+            } => {
+                self.misbehaviours += 1;
+                warn!(link = "lan", %peer, %reason, "peer sent hostile frames");
+                self.end_session(peer);
+                self.penalize(peer, Instant::now());
+                let _ = reply.send(());
+            }
             Command::Send { peer, bytes, reply } => {
                 let _ = reply.send(self.enqueue(peer, bytes));
             }

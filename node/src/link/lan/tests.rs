@@ -209,14 +209,14 @@ async fn a_node_of_another_chain_never_comes_up() {
 }
 
 /// A bare libp2p peer that speaks our stream protocol but writes what it likes.
-struct Raw {
-    peer: PeerId,
-    control: libp2p_stream::Control,
+pub(crate) struct Raw {
+    pub(crate) peer: PeerId,
+    pub(crate) control: libp2p_stream::Control,
 }
 
 /// Connects a bare peer to `to` and keeps its swarm running; it accepts our streams
 /// (so it looks like a meshpay peer) and holds them open.
-async fn raw_peer(to: &Multiaddr, chain: &ChainId) -> Option<Raw> {
+pub(crate) async fn raw_peer(to: &Multiaddr, chain: &ChainId) -> Option<Raw> {
     let mut swarm: Swarm<libp2p_stream::Behaviour> = libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(

@@ -42,7 +42,7 @@ impl ReadError {
 }
 
 /// Encodes a frame length as an unsigned LEB128 varint.
-pub(super) fn encode_len(mut len: u64, out: &mut Vec<u8>) {
+pub(crate) fn encode_len(mut len: u64, out: &mut Vec<u8>) {
     loop {
         let byte = (len & 0x7f) as u8;
         len >>= 7;
