@@ -6,7 +6,7 @@ use ed25519_dalek::SigningKey;
 use crate::chain::{ChainId, ChainSpec};
 use crate::id::{AccountId, RecordId};
 use crate::ledger::{Ledger, RecordSet};
-use crate::record::{self, Body, Checkpoint, Kind, Mint, Revoke};
+use crate::record::{self, Body, Checkpoint, Kind, MAX_SEQ, Mint, Revoke};
 use crate::wallet::{SeqStore, WalletError};
 use crate::wire;
 
@@ -137,6 +137,11 @@ impl Issuer {
         kind: Kind,
         now_ms: u64,
     ) -> Result<wire::SignedRecord, WalletError> {
+        // Resumed from a store, the next seq may be anything; past the bound the record
+        // would be refused, and the seq after it would not fit.
+        if self.next_seq > MAX_SEQ {
+            return Err(WalletError::SeqExhausted { seq: self.next_seq });
+        }
         let body = Body {
             signer: self.account,
             seq: self.next_seq,

@@ -11,7 +11,9 @@ pub mod verify;
 use ed25519_dalek::{Signer, SigningKey};
 use prost::Message;
 
-pub use body::{Body, Checkpoint, Kind, MAX_CLAIMS, MAX_TEXT_BYTES, Mint, Revoke, Transfer};
+pub use body::{
+    Body, Checkpoint, Kind, MAX_CLAIMS, MAX_SEQ, MAX_TEXT_BYTES, Mint, Revoke, Transfer,
+};
 
 use crate::chain::ChainId;
 use crate::id::{AccountId, RecordId};

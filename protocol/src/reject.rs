@@ -60,6 +60,13 @@ pub enum Reject {
     /// seq starts at 1.
     #[error("seq 0")]
     SeqZero,
+    /// A seq (the record's, or a checkpoint's `at_seq`) above the highest allowed.
+    #[error("{field} {seq} above the highest seq {max}")]
+    SeqTooHigh {
+        field: &'static str,
+        seq: u64,
+        max: u64,
+    },
     /// prev is empty exactly at seq 1.
     #[error("prev must be empty exactly at seq 1")]
     PrevShape,
@@ -130,6 +137,7 @@ impl Reject {
             Reject::NonCanonicalS => "non_canonical_s",
             Reject::BadSignature => "bad_signature",
             Reject::SeqZero => "seq_zero",
+            Reject::SeqTooHigh { .. } => "seq_too_high",
             Reject::PrevShape => "prev_shape",
             Reject::KindNotAllowed { .. } => "kind_not_allowed",
             Reject::FreeRecord => "free_record",

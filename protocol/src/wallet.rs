@@ -7,7 +7,7 @@ use ed25519_dalek::SigningKey;
 use crate::chain::{ChainId, ChainSpec, Limits};
 use crate::id::{AccountId, RecordId};
 use crate::ledger::{Ledger, RecordSet};
-use crate::record::{self, Body, Kind, MAX_CLAIMS, MAX_TEXT_BYTES, Transfer};
+use crate::record::{self, Body, Kind, MAX_CLAIMS, MAX_SEQ, MAX_TEXT_BYTES, Transfer};
 use crate::wire;
 
 /// Where a signer's next seq is made durable before a record is released.
@@ -50,6 +50,9 @@ pub enum WalletError {
     /// An offline limit would be broken.
     #[error("offline limit: {0}")]
     Limit(&'static str),
+    /// The chain reached the highest seq a record may take: nothing more can be signed.
+    #[error("seq {seq} is above the highest a record may take ({MAX_SEQ})")]
+    SeqExhausted { seq: u64 },
     /// Nothing to pay and nothing to claim.
     #[error("nothing to do: no amount and nothing to claim")]
     NothingToDo,
@@ -171,6 +174,11 @@ impl Wallet {
             return Err(WalletError::MemoTooLong);
         }
         let tip = ledger.tip(&self.account).ok_or(WalletError::Frozen)?;
+        // A record past the bound would be refused everywhere; refusing here also keeps
+        // the next seq persisted below inside a u64.
+        if tip.seq > MAX_SEQ {
+            return Err(WalletError::SeqExhausted { seq: tip.seq });
+        }
         if tip.seq < self.next_seq {
             return Err(WalletError::Unmerged {
                 wallet: self.next_seq,

@@ -1182,6 +1182,7 @@ fn wallet_reason(e: &meshpay_protocol::wallet::WalletError) -> String {
         E::NothingToDo => "nothing_to_do",
         E::PaysItself => "pays_itself",
         E::MemoTooLong => "memo_too_long",
+        E::SeqExhausted { .. } => "seq_exhausted",
         E::Store(_) => "store",
     }
     .to_owned()

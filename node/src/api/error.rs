@@ -148,6 +148,7 @@ impl From<WalletError> for ApiError {
             WalletError::NothingToDo => "nothing_to_do",
             WalletError::PaysItself => "pays_itself",
             WalletError::MemoTooLong => "memo_too_long",
+            WalletError::SeqExhausted { .. } => "seq_exhausted",
             // Nothing was released; the node, not the payment, is at fault.
             WalletError::Store(why) => {
                 return ApiError::Unavailable(format!("the store failed: {why}"));

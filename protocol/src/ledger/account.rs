@@ -176,6 +176,7 @@ impl Account {
                     statuses.push((*r, Status::Void(VoidReason::AfterVoid)));
                 }
             }
+            // k is a seq that entered, or a checkpoint's `at_seq`: at most `MAX_SEQ`.
             next = k + 1;
         }
         if let Some(p) = cur {

@@ -7,13 +7,22 @@ use super::{Entry, Parent, Window};
 use crate::chain::ChainSpec;
 use crate::id::RecordId;
 use crate::maps::{Map, set_with_capacity};
-use crate::record::{Body, Kind};
+use crate::record::{Body, Kind, MAX_SEQ};
 use crate::reject::Reject;
 
 /// Step 1: the rules a body must meet on its own.
 pub fn check_alone(body: &Body, spec: &ChainSpec) -> Result<(), Reject> {
     if body.seq == 0 {
         return Err(Reject::SeqZero);
+    }
+    // Every seq the ledger derives is at most one past a seq that entered, so this
+    // bound (with the one on `at_seq`) keeps all seq arithmetic inside a u64.
+    if body.seq > MAX_SEQ {
+        return Err(Reject::SeqTooHigh {
+            field: "seq",
+            seq: body.seq,
+            max: MAX_SEQ,
+        });
     }
     if body.prev.is_none() != (body.seq == 1) {
         return Err(Reject::PrevShape);
@@ -57,6 +66,13 @@ pub fn check_alone(body: &Body, spec: &ChainSpec) -> Result<(), Reject> {
             }
             if c.at_seq == 0 {
                 return Err(Reject::CheckpointShape { reason: "at_seq 0" });
+            }
+            if c.at_seq > MAX_SEQ {
+                return Err(Reject::SeqTooHigh {
+                    field: "at_seq",
+                    seq: c.at_seq,
+                    max: MAX_SEQ,
+                });
             }
             if spec.is_issuer(&c.account) {
                 return Err(Reject::Recipient {
@@ -141,17 +157,19 @@ fn check_transfer(
 ) -> Result<Admitted, Reject> {
     let Rules { spec, entries } = *rules;
     let me = body.signer;
-    // Rule 1: prev, and the state the chain continues from.
+    // Rule 1: prev, and the state the chain continues from. Seqs are bounded at step 1;
+    // the comparisons are checked anyway, so the rule stands on its own.
+    let follows = |seq: u64| seq.checked_add(1) == Some(body.seq);
     let (parent, prev_balance, window) = match body.prev {
         None => (Parent::Genesis, 0, Window::starting_at(body.seq)),
         Some(prev) => {
             let p = entries.get(&prev).expect("dependency in set");
             let pb = p.record.body();
             match &pb.kind {
-                Kind::Transfer(pt) if pb.signer == me && pb.seq + 1 == body.seq => {
+                Kind::Transfer(pt) if pb.signer == me && follows(pb.seq) => {
                     (Parent::Record(prev), pt.balance, p.window)
                 }
-                Kind::Checkpoint(c) if c.account == me && c.at_seq + 1 == body.seq => (
+                Kind::Checkpoint(c) if c.account == me && follows(c.at_seq) => (
                     Parent::Record(c.head),
                     c.balance,
                     Window::starting_at(body.seq),
@@ -210,7 +228,10 @@ fn check_transfer(
             max: limits.max_cumulative,
         });
     }
-    let count = window.count + u64::from(t.amount > 0);
+    let count = window
+        .count
+        .checked_add(u64::from(t.amount > 0))
+        .ok_or(Reject::Overflow)?;
     if count > limits.max_count {
         return Err(Reject::OverCountLimit {
             count,

@@ -76,6 +76,7 @@ impl<S: RecordSet> Ledger<S> {
             status
         };
         if extends && !f.forked {
+            // seq ≤ `MAX_SEQ` (intake), so the next seq fits.
             let acct = self.accounts.get_mut(&me).expect("account exists");
             acct.chain.insert(seq, id);
             acct.frontier = Frontier {
@@ -111,6 +112,7 @@ impl<S: RecordSet> Ledger<S> {
     /// governing checkpoint.
     fn recount(&mut self, a: AccountId) {
         let acct = &self.accounts[&a];
+        // base_seq is a checkpoint's `at_seq`, at most `MAX_SEQ` (intake).
         let (base_seq, base) = match acct.governing {
             Some(g) => {
                 let c = self.entries[&g]

@@ -3,7 +3,7 @@
 use prost::Message;
 
 use super::*;
-use crate::record::{Body, Checkpoint, Kind, Mint, Revoke};
+use crate::record::{Body, Checkpoint, Kind, MAX_SEQ, Mint, Revoke};
 use crate::testkit::{self, World, acct, id, key, transfer};
 use crate::wallet::Wallet;
 
@@ -913,4 +913,143 @@ fn issuers_report_their_next_seq() {
     w.mint(acct(1), 5);
     w.mint(acct(1), 6);
     assert_eq!(w.ledger.account(&acct(1000)).expect("issuer").next_seq, 3);
+}
+
+// ---- seqs at the top of the range ----
+
+/// Hostile records whose seqs sit at the top of a u64: issuer checkpoints of account 1
+/// and transfers by account 1 that build on them. Before seqs were bounded at intake,
+/// each history made the ledger compute a seq past `u64::MAX` (a panic in debug
+/// builds, a silent wrap in release ones); the comment names where.
+fn top_of_range_histories(w: &World) -> Vec<Vec<wire::SignedRecord>> {
+    let mint = |issuer: u64, seq: u64, prev: Option<RecordId>, amount: u64| {
+        let kind = Kind::Mint(Mint {
+            to: acct(1),
+            amount,
+            memo: String::new(),
+        });
+        w.sign(issuer, &issuer_body(issuer, seq, prev, kind))
+    };
+    let m1 = mint(1001, 1, None, 5);
+    let m2 = mint(1001, 2, Some(id(&m1)), 7);
+    let cp = |at_seq: u64, head: RecordId| {
+        let kind = checkpoint(1, at_seq, head, 0, None);
+        w.sign(1000, &issuer_body(1000, 1, None, kind))
+    };
+    // Its head is absent, so it settles the account at `u64::MAX`.
+    let top = cp(u64::MAX, RecordId([7; 32]));
+    // Its head is a mint, so it settles nothing: the walk never reaches its seq.
+    let top_void = cp(u64::MAX, id(&m1));
+    let below_top = cp(u64::MAX - 1, RecordId([7; 32]));
+    let claim = |prev: &wire::SignedRecord, seq: u64, m: &wire::SignedRecord, balance: u64| {
+        let t = transfer(1, seq, Some(id(prev)), vec![id(m)], None, 0, balance);
+        w.sign(1, &t)
+    };
+    let at_top = claim(&below_top, u64::MAX, &m1, 5);
+    // Built on a checkpoint that settles nothing, it is void and leaves the frontier be.
+    let below_top_void = cp(u64::MAX - 1, id(&m1));
+    let void_at_top = claim(&below_top_void, u64::MAX, &m1, 5);
+    vec![
+        // The account walk: `next = k + 1` after the settled seq `u64::MAX`.
+        vec![top.clone()],
+        // Intake: `at_seq + 1` for a transfer that names a checkpoint at `u64::MAX`.
+        vec![m1.clone(), top_void.clone(), claim(&top_void, 2, &m1, 5)],
+        // Settlement: the frontier after a transfer at `u64::MAX` (`seq + 1`).
+        vec![below_top.clone(), m1.clone(), at_top.clone()],
+        // Intake: `prev.seq + 1` for a transfer after the one at `u64::MAX`.
+        vec![
+            m1.clone(),
+            m2.clone(),
+            below_top_void.clone(),
+            void_at_top.clone(),
+            claim(&void_at_top, 3, &m2, 12),
+        ],
+        // An issuer's own record at `u64::MAX` (its next seq is reported).
+        vec![mint(1000, u64::MAX, Some(RecordId([7; 32])), 1)],
+    ]
+}
+
+#[test]
+fn seqs_past_the_bound_are_refused_and_nothing_overflows() {
+    let w = World::new(2);
+    for history in top_of_range_histories(&w) {
+        let mut w = World::new(2);
+        let mut refused = Vec::new();
+        for r in &history {
+            refused.extend(w.apply(r).refused);
+        }
+        // Each history holds a record whose seq or `at_seq` is above the bound, and
+        // exactly those are refused (those that build on them with them).
+        let too_high: Vec<RecordId> = history
+            .iter()
+            .filter(|r| {
+                let b = crate::record::parse((*r).clone()).expect("parses").body;
+                b.seq > MAX_SEQ || b.checkpoint().is_some_and(|c| c.at_seq > MAX_SEQ)
+            })
+            .map(id)
+            .collect();
+        assert!(!too_high.is_empty());
+        for (rid, why) in &refused {
+            match why {
+                Reject::SeqTooHigh { max, .. } => {
+                    assert!(too_high.contains(rid));
+                    assert_eq!(*max, MAX_SEQ);
+                }
+                Reject::DependsOnRefused { id } => assert!(too_high.contains(id)),
+                other => panic!("unexpected refusal {other:?}"),
+            }
+        }
+        w.ledger.state_digest();
+        w.ledger.tip(&acct(1));
+    }
+}
+
+#[test]
+fn a_chain_may_reach_the_highest_seq_and_stops_there() {
+    let mut w = World::new(1);
+    let m = w.mint(acct(1), 5);
+    let cp = w.sign(
+        1000,
+        &issuer_body(
+            1000,
+            2,
+            Some(id(&m)),
+            checkpoint(1, MAX_SEQ - 1, RecordId([7; 32]), 0, None),
+        ),
+    );
+    admitted(&mut w, &cp);
+    let last = w.sign(
+        1,
+        &transfer(1, MAX_SEQ, Some(id(&cp)), vec![id(&m)], None, 0, 5),
+    );
+    admitted(&mut w, &last);
+    assert_eq!(w.ledger.status(&id(&last)), Some(Status::Canonical));
+    let view = w.ledger.account(&acct(1)).expect("known");
+    assert_eq!((view.next_seq, view.stated), (MAX_SEQ + 1, 5));
+
+    // Nothing can follow it: a wallet refuses to sign, a hand-made record is refused.
+    let mut alice = Wallet::new(key(1), &w.spec, MAX_SEQ);
+    assert_eq!(
+        alice.pay(&w.ledger, &mut w.store, acct(2), 1, None, "", 0),
+        Err(crate::wallet::WalletError::SeqExhausted { seq: MAX_SEQ + 1 })
+    );
+    let past = w.sign(
+        1,
+        &transfer(1, MAX_SEQ + 1, Some(id(&last)), vec![], Some(acct(2)), 1, 4),
+    );
+    assert_eq!(
+        refusal(&mut w, &past),
+        Reject::SeqTooHigh {
+            field: "seq",
+            seq: MAX_SEQ + 1,
+            max: MAX_SEQ
+        }
+    );
+
+    // An issuer resumed past the bound signs nothing.
+    let mut issuer = crate::issuer::Issuer::new(key(1000), &w.spec, MAX_SEQ + 1, Some(id(&cp)));
+    assert_eq!(
+        issuer.mint(&mut w.store, acct(1), 1, "", 0),
+        Err(crate::wallet::WalletError::SeqExhausted { seq: MAX_SEQ + 1 })
+    );
 }

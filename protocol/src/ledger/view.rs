@@ -188,7 +188,7 @@ impl<S: RecordSet> Ledger<S> {
         }
         if let Some(g) = a.governing {
             let c = self.entries[&g].record.body().checkpoint()?;
-            if c.at_seq + 1 == f.seq {
+            if c.at_seq.checked_add(1) == Some(f.seq) {
                 return Some(Tip {
                     seq: f.seq,
                     prev: Some(g),

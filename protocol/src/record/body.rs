@@ -11,6 +11,11 @@ use crate::wire::{self, record_body};
 pub const MAX_CLAIMS: usize = 16;
 /// Longest memo or revocation reason, in bytes.
 pub const MAX_TEXT_BYTES: usize = 64;
+/// Highest seq a record, or a checkpoint's `at_seq`, may name (2^63 - 1). Bounded at
+/// intake so that the seq after any chain position still fits a u64: the chain rules,
+/// the account walk and settlement all step to `seq + 1`. No honest chain comes near
+/// it, and it fits a signed 64-bit integer wherever a store or client keeps seqs.
+pub const MAX_SEQ: u64 = i64::MAX as u64;
 
 /// A decoded record body.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,6 @@
+//! A sync message under each link's configuration.
+//! The body lives in `meshpay_protocol::fuzzing`, where a stable test replays the corpus.
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| meshpay_protocol::fuzzing::sync_message(data));
