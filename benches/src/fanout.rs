@@ -42,6 +42,13 @@ pub struct Fanout {
     pub idle_bytes_per_s: f64,
     /// Milliseconds from a payment's receipt until every node holds it, median.
     pub spread_ms_p50: f64,
+    /// Whether LAN peers relayed what they heard (`lan.relay`).
+    pub relay: bool,
+    /// Milliseconds from asking the node to pay until the payment is durable and
+    /// released (the API's answer), median and 99th percentile.
+    pub pay_ms_p50: f64,
+    /// See `pay_ms_p50`.
+    pub pay_ms_p99: f64,
 }
 
 const CHEAP: KdfParams = KdfParams {
@@ -116,7 +123,7 @@ async fn wait_all_hold(nodes: &[Daemon], want: usize, timeout: Duration) -> Resu
 }
 
 /// Measures one LAN of `n` nodes with `payments` payments, `idle` long idle window.
-pub async fn measure(n: usize, payments: usize, idle: Duration) -> Result<Fanout> {
+pub async fn measure(n: usize, payments: usize, idle: Duration, relay: bool) -> Result<Fanout> {
     let root = tempfile::tempdir()?;
     let dirs: Vec<DataDir> = (0..n)
         .map(|i| DataDir::new(root.path().join(format!("n{i}"))))
@@ -162,6 +169,7 @@ pub async fn measure(n: usize, payments: usize, idle: Duration) -> Result<Fanout
         config.lan.mdns = false;
         config.lan.peers = dial.clone();
         config.lan.max_connections = 256;
+        config.lan.relay = relay;
         let daemon = Daemon::start(StartOptions {
             data: d.clone(),
             config,
@@ -212,7 +220,9 @@ pub async fn measure(n: usize, payments: usize, idle: Duration) -> Result<Fanout
 
     let started = Instant::now();
     let mut spreads = Vec::new();
+    let mut pays = Vec::new();
     for i in 0..payments {
+        let asked = Instant::now();
         nodes[0]
             .handle()
             .pay(Payment {
@@ -222,6 +232,7 @@ pub async fn measure(n: usize, payments: usize, idle: Duration) -> Result<Fanout
                 memo: String::new(),
             })
             .await?;
+        pays.push(asked.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
         wait_all_hold(&nodes, 2 + i, Duration::from_secs(120)).await?;
         spreads.push(t.elapsed().as_secs_f64() * 1e3);
@@ -243,6 +254,8 @@ pub async fn measure(n: usize, payments: usize, idle: Duration) -> Result<Fanout
         node.stop().await?;
     }
     spreads.sort_by(f64::total_cmp);
+    pays.sort_by(f64::total_cmp);
+    let p99 = pays[(pays.len() * 99 / 100).min(pays.len() - 1)];
     let bytes_per_payment = moved.max(0.0) / payments as f64;
     Ok(Fanout {
         nodes: n,
@@ -253,5 +266,8 @@ pub async fn measure(n: usize, payments: usize, idle: Duration) -> Result<Fanout
         frames_per_payment: frames.max(0.0) / payments as f64,
         idle_bytes_per_s,
         spread_ms_p50: spreads[spreads.len() / 2],
+        relay,
+        pay_ms_p50: pays[pays.len() / 2],
+        pay_ms_p99: p99,
     })
 }

@@ -20,6 +20,9 @@ struct Args {
     /// Seconds of idle traffic measured before the payments.
     #[arg(long, default_value_t = 5)]
     idle_s: u64,
+    /// Let LAN peers relay what they hear (`lan.relay`), to compare with the default.
+    #[arg(long)]
+    relay: bool,
     /// Print the figures as JSON on stdout (no table).
     #[arg(long)]
     json: bool,
@@ -39,6 +42,7 @@ fn main() -> Result<()> {
             n,
             args.payments,
             Duration::from_secs(args.idle_s),
+            args.relay,
         ))?);
     }
     if args.json {
@@ -46,8 +50,17 @@ fn main() -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:>5}  {:>8}  {:>12}  {:>9}  {:>8}  {:>10}  {:>9}  verdict",
-        "nodes", "record B", "B/payment", "x record", "frames", "idle B/s", "spread ms"
+        "{:>5}  {:>5}  {:>8}  {:>12}  {:>9}  {:>8}  {:>10}  {:>9}  {:>8}  {:>8}  verdict",
+        "nodes",
+        "relay",
+        "record B",
+        "B/payment",
+        "x record",
+        "frames",
+        "idle B/s",
+        "spread ms",
+        "pay p50",
+        "pay p99"
     );
     for r in &rows {
         let verdict = if r.nodes >= 30 {
@@ -60,14 +73,17 @@ fn main() -> Result<()> {
             "-"
         };
         println!(
-            "{:>5}  {:>8}  {:>12.0}  {:>9.1}  {:>8.1}  {:>10.0}  {:>9.1}  {verdict}",
+            "{:>5}  {:>5}  {:>8}  {:>12.0}  {:>9.1}  {:>8.1}  {:>10.0}  {:>9.1}  {:>8.2}  {:>8.2}  {verdict}",
             r.nodes,
+            r.relay,
             r.record_bytes,
             r.bytes_per_payment,
             r.record_multiple,
             r.frames_per_payment,
             r.idle_bytes_per_s,
-            r.spread_ms_p50
+            r.spread_ms_p50,
+            r.pay_ms_p50,
+            r.pay_ms_p99
         );
     }
     Ok(())

@@ -14,7 +14,7 @@ use meshpay_protocol::AccountId;
 
 use crate::api::{Backend, Mint, Payer, Payment};
 use nodes::{Cluster, Role};
-pub use report::{DemoReport, NodeOutcome, Step};
+pub use report::{DemoReport, NodeOutcome, PaymentStanding, Step};
 
 /// How long the nodes may take to agree after a step before the demo gives up.
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -153,14 +153,20 @@ async fn demo(args: &DemoArgs) -> Result<DemoReport> {
             first.seq
         );
     }
+    // The ship hears the harbour's payment and bob, trusting it, passes most of it on.
+    cluster
+        .converge_among(&[Role::Harbour, Role::Ship], CONVERGE_TIMEOUT)
+        .await?;
+    let onward = pay(&cluster, Role::Ship, "bob", carol, 700, "nets").await?;
     let split = cluster.digests().await?;
     log(
         &mut steps,
         Step::new(
             "double spend",
             format!(
-                "alice's key, copied to the camp, paid 800 to bob at the harbour and 800 to carol at the camp, both at seq {}; the two sides now disagree ({} digests)",
+                "alice's key, copied to the camp, paid 800 to bob at the harbour and 800 to carol at the camp, both at seq {}; bob, trusting his 800, paid 700 on to carol (seq {}); the nodes now hold {} different ledgers",
                 first.seq,
+                onward.seq,
                 split
                     .iter()
                     .collect::<std::collections::BTreeSet<_>>()
@@ -198,6 +204,29 @@ async fn demo(args: &DemoArgs) -> Result<DemoReport> {
         ),
     );
 
+    let history = cluster
+        .node(Role::Harbour)
+        .handle()
+        .history(Some(alice), 100)
+        .await?;
+    let standing = |id: &str| {
+        history
+            .iter()
+            .find(|e| e.id == id)
+            .map_or("unknown".to_owned(), |e| e.status.clone())
+    };
+    let spent_twice = vec![
+        PaymentStanding {
+            what: "alice → bob 800 (harbour)".into(),
+            id: first.id.clone(),
+            status: standing(&first.id),
+        },
+        PaymentStanding {
+            what: "alice → carol 800 (camp)".into(),
+            id: second.id.clone(),
+            status: standing(&second.id),
+        },
+    ];
     let ok = found == outcomes.len()
         && outcomes.windows(2).all(|w| w[0].digest == w[1].digest)
         && outcomes.iter().all(|o| o.proof_verified);
@@ -206,7 +235,7 @@ async fn demo(args: &DemoArgs) -> Result<DemoReport> {
         seconds: started.elapsed().as_secs_f64(),
         culprit: alice.to_hex(),
         seq: first.seq,
-        payments: [first.id.clone(), second.id.clone()],
+        payments: spent_twice,
         steps,
         nodes: outcomes,
     };

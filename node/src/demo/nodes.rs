@@ -216,6 +216,17 @@ impl Cluster {
         Ok(statuses[0].records)
     }
 
+    /// Waits until the nodes `among` hold the same records (a side of a partition).
+    pub async fn converge_among(&self, among: &[Role], timeout: Duration) -> Result<()> {
+        let idx: Vec<usize> = among.iter().map(|r| r.index()).collect();
+        self.wait(timeout, "one side to agree", |statuses| {
+            idx.windows(2)
+                .all(|w| statuses[w[0]].state_digest == statuses[w[1]].state_digest)
+        })
+        .await
+        .map(drop)
+    }
+
     /// Each node's state digest.
     pub async fn digests(&self) -> Result<Vec<String>> {
         Ok(self

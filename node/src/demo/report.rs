@@ -52,6 +52,17 @@ pub struct NodeOutcome {
     pub balances: Vec<BalanceView>,
 }
 
+/// One of the two payments of the same money.
+#[derive(Debug, Clone, Serialize)]
+pub struct PaymentStanding {
+    /// What it was.
+    pub what: String,
+    /// Its id, hex.
+    pub id: String,
+    /// Its standing in the ledger after the heal.
+    pub status: String,
+}
+
 /// The whole run.
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoReport {
@@ -63,8 +74,8 @@ pub struct DemoReport {
     pub culprit: String,
     /// The seq it signed twice.
     pub seq: u64,
-    /// The two payments' ids.
-    pub payments: [String; 2],
+    /// The two payments of the same money, and where the ledger put them.
+    pub payments: Vec<PaymentStanding>,
     /// The story.
     pub steps: Vec<Step>,
     /// Each node's view at the end.
@@ -101,6 +112,16 @@ pub fn summary(r: &DemoReport) -> String {
         ]);
     }
     t.render(&mut out, 2);
+    heading(&mut out, "the same money, paid twice");
+    for p in &r.payments {
+        let _ = writeln!(
+            out,
+            "  {:<28} {}  {}",
+            p.what,
+            p.id.get(..16).unwrap_or(&p.id),
+            p.status
+        );
+    }
     if let Some(first) = r.nodes.first() {
         heading(
             &mut out,
@@ -114,6 +135,7 @@ pub fn summary(r: &DemoReport) -> String {
             ("STATED", Align::Right),
             ("SHORTFALL", Align::Right),
             ("EFFECTIVE", Align::Right),
+            ("INCOMING", Align::Right),
             ("DEBT", Align::Right),
             ("FROZEN", Align::Left),
         ]);
@@ -123,11 +145,29 @@ pub fn summary(r: &DemoReport) -> String {
                 b.stated.to_string(),
                 b.shortfall.to_string(),
                 b.effective.to_string(),
+                b.incoming.to_string(),
                 b.debt.to_string(),
                 yes_no(b.frozen).into(),
             ]);
         }
         t.render(&mut out, 2);
+        for b in &first.balances {
+            let name = b.wallet.as_deref().unwrap_or("?");
+            if b.debt > 0 {
+                let _ = writeln!(
+                    out,
+                    "  {name} owes {}: both payments of the same money are void, and the account is frozen until an issuer settles it",
+                    b.debt
+                );
+            }
+            if b.shortfall > 0 {
+                let _ = writeln!(
+                    out,
+                    "  {name} is short {}: a payment this wallet claimed and passed on turned out void",
+                    b.shortfall
+                );
+            }
+        }
     }
     let _ = writeln!(
         out,
