@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MESHPAY_CRASH_CYCLES="${1:-100}"
-exec cargo xtask test -p meshpay-node --test crash -- --nocapture
+exec cargo xtask test --test crash -- --nocapture
