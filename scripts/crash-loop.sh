@@ -6,4 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MESHPAY_CRASH_CYCLES="${1:-100}"
-exec cargo xtask test --test crash -- --nocapture
+# The same cargo invocation as the tests (a narrower one unifies features differently and
+# rebuilds rocksdb); the name filter picks the one test.
+exec cargo xtask test acknowledged_payments_and_records_survive_sigkill -- --nocapture

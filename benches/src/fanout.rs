@@ -215,8 +215,8 @@ pub async fn measure(n: usize, payments: usize, idle: Duration, relay: bool) -> 
     let (b0, f0) = total_out(&nodes).await?;
     tokio::time::sleep(idle).await;
     let (b1, f1) = total_out(&nodes).await?;
-    let idle_bytes_per_s = (b1 - b0) as f64 / idle.as_secs_f64();
-    let idle_frames_per_s = (f1 - f0) as f64 / idle.as_secs_f64();
+    let idle_bytes_per_s = b1.saturating_sub(b0) as f64 / idle.as_secs_f64();
+    let idle_frames_per_s = f1.saturating_sub(f0) as f64 / idle.as_secs_f64();
 
     let started = Instant::now();
     let mut spreads = Vec::new();
@@ -241,8 +241,8 @@ pub async fn measure(n: usize, payments: usize, idle: Duration, relay: bool) -> 
     tokio::time::sleep(Duration::from_millis(300)).await;
     let elapsed = started.elapsed().as_secs_f64();
     let (b2, f2) = total_out(&nodes).await?;
-    let moved = (b2 - b1) as f64 - idle_bytes_per_s * elapsed;
-    let frames = (f2 - f1) as f64 - idle_frames_per_s * elapsed;
+    let moved = b2.saturating_sub(b1) as f64 - idle_bytes_per_s * elapsed;
+    let frames = f2.saturating_sub(f1) as f64 - idle_frames_per_s * elapsed;
 
     let spec = meshpay_node::init::read_spec(&dirs[0].spec())?;
     let record_bytes = payment_record_bytes(

@@ -98,13 +98,17 @@ pub fn run(data: &DataDir, args: &RunArgs) -> Result<u8> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let daemon = Daemon::start(StartOptions {
+        let mut daemon = Daemon::start(StartOptions {
             data: data.clone(),
             config,
             passphrase,
         })
         .await?;
-        wait_for_signal().await?;
+        tokio::select! {
+            signal = wait_for_signal() => signal?,
+            // Exit so a supervisor restarts the node; what it acknowledged is durable.
+            why = daemon.crashed() => anyhow::bail!("{why}"),
+        }
         tracing::info!("stopping");
         daemon.stop().await
     })?;

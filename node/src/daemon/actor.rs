@@ -64,12 +64,14 @@ pub struct Actor {
     unwritten: Option<(WriteSet, u64)>,
     commands: mpsc::Receiver<Command>,
     lan: Option<LanPort>,
-    issuers: Vec<Issuer>,
+    issuers: Vec<IssuerSlot>,
     /// Requests that need the link task's answer, served after the step.
     peer_requests: Vec<Reply<Vec<PeerView>>>,
     block_requests: Vec<(BlockRequest, Reply<()>)>,
     /// LAN peers whose frames the core found hostile, to be cut by the link.
     hostile: Vec<(libp2p::PeerId, String)>,
+    /// A peer had more to send than one step took: step again without waiting.
+    pump_again: bool,
 }
 
 /// A cloneable way to talk to the actor; the API's backend.
@@ -110,6 +112,7 @@ impl Actor {
             peer_requests: Vec::new(),
             block_requests: Vec::new(),
             hostile: Vec::new(),
+            pump_again: false,
         };
         (
             actor,
@@ -125,9 +128,15 @@ impl Actor {
         self.lan = Some(port);
     }
 
-    /// Gives the actor an issuer key (its seq resumed from the store), so it can mint.
-    pub fn add_issuer(&mut self, issuer: Issuer) {
-        self.issuers.push(issuer);
+    /// Gives the actor an issuer key, resuming after the issuer's last record `prev` at
+    /// seq `next` (1 and `None` for a new issuer), so it can mint.
+    pub fn add_issuer(
+        &mut self,
+        key: ed25519_dalek::SigningKey,
+        next: u64,
+        prev: Option<RecordId>,
+    ) {
+        self.issuers.push(IssuerSlot { key, next, prev });
     }
 
     /// Runs until every handle is dropped; returns the store and core for a clean close.
@@ -137,6 +146,9 @@ impl Actor {
             if self.unwritten.is_some() {
                 let retry = now_ms() + STORE_RETRY_MS;
                 timeout = Some(timeout.map_or(retry, |t| t.min(retry)));
+            }
+            if self.pump_again {
+                timeout = Some(now_ms());
             }
             let sleep = async {
                 match timeout {
@@ -266,9 +278,12 @@ impl Actor {
         self.metrics.peer_count("lan", lan.book.len());
     }
 
-    /// Moves what the LAN engine wants to send onto the link. A full peer queue drops the
-    /// frame: the engine's retransmission and the next reconciliation bring it again.
+    /// Moves what the LAN engine wants to send onto the link, up to a number of messages
+    /// per peer and step. A full peer queue (or a peer gone) stops that peer for the
+    /// step, so at most one message is lost: the engine's retransmission and the next
+    /// reconciliation bring it again. A peer with more to send gets another step at once.
     async fn pump(&mut self) {
+        self.pump_again = false;
         let Some(lan) = self.lan.as_mut() else { return };
         let Some(engine) = self.core.engine(LAN) else {
             return;
@@ -279,10 +294,15 @@ impl Actor {
             let Some(peer) = lan.book.peer(id) else {
                 continue;
             };
-            for _ in 0..MESSAGES_PER_PEER {
+            let mut taken = 0;
+            'peer: while taken < MESSAGES_PER_PEER {
                 let Some(frames) = self.core.poll_frames(now, LAN, id, usize::MAX) else {
                     break;
                 };
+                taken += 1;
+                if taken == MESSAGES_PER_PEER {
+                    self.pump_again = true;
+                }
                 for frame in frames {
                     let len = frame.len() as u64;
                     match lan.handle.send(peer, frame).await {
@@ -292,11 +312,11 @@ impl Actor {
                         }
                         Err(LanError::QueueFull { .. }) => {
                             tracing::debug!(link = "lan", %peer, "peer queue full; frame dropped");
+                            break 'peer;
                         }
-                        Err(LanError::NotConnected { .. }) => break,
                         Err(e) => {
                             tracing::debug!(link = "lan", %peer, error = %e, "frame not sent");
-                            break;
+                            break 'peer;
                         }
                     }
                 }
@@ -364,20 +384,45 @@ impl Actor {
     }
 
     /// Mints with this node's issuer key. The issuer's next seq is written (synced)
-    /// before the record exists, and the record is durable before the answer.
+    /// before the record is signed, and the record itself before it enters the ledger
+    /// or reaches a link: a mint the caller is told failed never left the node, so the
+    /// issuer signs at the same seq again next time.
     fn mint(&mut self, mint: Mint) -> Result<PayReceipt, ApiError> {
-        let Some(issuer) = self.issuers.first_mut() else {
+        let spec = self.core.ledger().spec().clone();
+        let Some(slot) = self.issuers.first_mut() else {
             return Err(ApiError::Refused {
                 code: "not_issuer".into(),
                 reason: "this node holds no issuer key of the network".into(),
             });
         };
-        let mut seqs = StoreSeqs(&mut self.store);
+        if mint.memo.len() > meshpay_protocol::record::MAX_TEXT_BYTES {
+            let e = meshpay_protocol::wallet::WalletError::MemoTooLong;
+            return Err(ApiError::from(e));
+        }
+        if spec.is_issuer(&mint.to) {
+            return Err(ApiError::Refused {
+                code: "to_issuer".into(),
+                reason: "an issuer's account cannot hold money".into(),
+            });
+        }
+        let mut issuer = Issuer::new(slot.key.clone(), &spec, slot.next, slot.prev);
         let record = issuer
-            .mint(&mut seqs, mint.to, mint.amount, &mint.memo, now_ms())
+            .mint(
+                &mut StoreSeqs(&mut self.store),
+                mint.to,
+                mint.amount,
+                &mint.memo,
+                now_ms(),
+            )
             .map_err(ApiError::from)?;
         let from = issuer.account();
         let id = RecordId::of_body(&record.body);
+        let seq = slot.next;
+        let mut set = WriteSet::new();
+        set.record_bytes(id, prost::Message::encode_to_vec(&record));
+        self.store.write(&set).map_err(|e| {
+            ApiError::Unavailable(format!("the store failed; nothing was minted: {e}"))
+        })?;
         let changes = self.core.submit(vec![record], None);
         if let Some((_, reason)) = changes.refused.iter().find(|(r, _)| *r == id) {
             return Err(ApiError::Refused {
@@ -385,13 +430,8 @@ impl Actor {
                 reason: reason.to_string(),
             });
         }
-        let seq = self.core.ledger().get(&id).map_or(0, |r| r.body().seq);
-        self.persist();
-        if self.unwritten.is_some() {
-            return Err(ApiError::Unavailable(
-                "the store failed; the mint is written once it recovers".into(),
-            ));
-        }
+        slot.next = seq + 1;
+        slot.prev = Some(id);
         Ok(PayReceipt {
             id: id.to_hex(),
             seq,
@@ -695,6 +735,14 @@ impl Backend for Handle {
     }
 }
 
+/// An issuer key and where its chain stands: the seq it signs at next and its last
+/// record, which that record names.
+struct IssuerSlot {
+    key: ed25519_dalek::SigningKey,
+    next: u64,
+    prev: Option<RecordId>,
+}
+
 /// An issuer's next seq, written to the store in its own synced write before the record
 /// it numbers is signed (DESIGN §2: a seq is durable before its record leaves the node).
 struct StoreSeqs<'a>(&'a mut Store);
@@ -710,17 +758,15 @@ impl SeqStore for StoreSeqs<'_> {
 }
 
 /// Whether a peer's fault is hostile (garbage, oversize, broken bounds) rather than what
-/// an honest peer may cause (a stale session, a timeout, a refusal): hostile peers are
-/// cut by the link and refused for its misbehaviour backoff.
+/// an honest peer may cause (a stale session, a timeout, a refusal, asking faster than
+/// this node answers): hostile peers are cut by the link and refused for its
+/// misbehaviour backoff; the rest is the engine's own penalty.
 fn is_hostile(fault: &PeerFault) -> bool {
     match fault {
         PeerFault::Frame(_) => true,
         PeerFault::Sync(e) => matches!(
             e,
-            SyncError::Oversized { .. }
-                | SyncError::Undecodable(_)
-                | SyncError::Invalid(_)
-                | SyncError::Budget(_)
+            SyncError::Oversized { .. } | SyncError::Undecodable(_) | SyncError::Invalid(_)
         ),
     }
 }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use libp2p::{Multiaddr, PeerId};
-use meshpay_protocol::issuer::Issuer;
 use meshpay_protocol::node::{LinkConfig, NodeCore};
 use meshpay_protocol::radio::fragment::ReassemblyConfig;
 use meshpay_protocol::sync::SyncConfig;
@@ -26,6 +25,9 @@ use crate::keystore::{Keystore, NamedKey};
 use crate::link::lan::{Lan, LanConfig};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreOptions};
+
+/// How long a stop waits for the API's open requests.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// What a node needs to start.
 pub struct StartOptions {
@@ -115,16 +117,25 @@ impl Daemon {
             core.add_wallet(Wallet::new(key.signing_key(), &spec, next));
             names.insert(account, key.name.clone());
         }
-        let issuers: Vec<Issuer> = roles
+        // An issuer resumes just after its last record: a mint is durable before it
+        // leaves the node, so a seq past it (stored, then a crash or a failed write)
+        // was never released and is signed again.
+        let issuers: Vec<_> = roles
             .issuers
             .iter()
             .map(|key| {
-                let account = key.account();
-                let next = resume_seq(&seqs, core.ledger(), &account);
-                let prev = last_record_of(core.ledger(), &account, next);
-                Issuer::new(key.signing_key(), &spec, next, prev)
+                let last = last_record_of(core.ledger(), &key.account());
+                let next = last.map_or(1, |(seq, _)| seq + 1);
+                (key.signing_key(), next, last.map(|(_, id)| id))
             })
             .collect();
+
+        // The API's address and cookie before anything is spawned: a port in use fails
+        // the start with nothing left running.
+        let cookie = Cookie::create(data.path())?;
+        let listener = api::bind(config.api.listen).await?;
+        let api_addr = listener.local_addr()?;
+        cookie.write_addr(api_addr)?;
 
         let metrics = Arc::new(Metrics::new());
         let mut lan_port = None;
@@ -159,15 +170,11 @@ impl Daemon {
         if let Some(port) = lan_port {
             actor.attach_lan(port);
         }
-        for issuer in issuers {
-            actor.add_issuer(issuer);
+        for (key, next, prev) in issuers {
+            actor.add_issuer(key, next, prev);
         }
         let actor_task = tokio::spawn(actor.run());
 
-        let cookie = Cookie::create(data.path())?;
-        let listener = api::bind(config.api.listen).await?;
-        let api_addr = listener.local_addr()?;
-        cookie.write_addr(api_addr)?;
         let (stop_api, stopped) = oneshot::channel::<()>();
         let api_task = tokio::spawn(api::serve_on(
             listener,
@@ -239,13 +246,38 @@ impl Daemon {
         }
     }
 
+    /// Resolves when the API or the actor ended on its own (a panic, a failed server):
+    /// the node cannot serve any more and its process should exit and be restarted.
+    /// After it resolves, drop the daemon rather than calling [`Daemon::stop`].
+    pub async fn crashed(&mut self) -> String {
+        tokio::select! {
+            r = &mut self.api_task => format!("the API server ended: {}", match r {
+                Ok(Ok(())) => "without an error".to_owned(),
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+            }),
+            r = &mut self.actor_task => format!("the node's task ended: {}", match r {
+                Ok(_) => "without being asked".to_owned(),
+                Err(e) => e.to_string(),
+            }),
+        }
+    }
+
     /// Stops the API, then the actor (which writes what it holds and stops the link),
-    /// then closes the store and removes the cookie.
+    /// then closes the store and removes the cookie. Requests still in flight after
+    /// `STOP_GRACE` (a payment waiting on a failing store) are cut.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop_api.take() {
             let _ = stop.send(());
         }
-        let served = self.api_task.await;
+        let served = match tokio::time::timeout(STOP_GRACE, &mut self.api_task).await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::warn!("API requests still open after the grace period; cut");
+                self.api_task.abort();
+                Ok(Ok(()))
+            }
+        };
         // The actor ends once every handle is gone: the API's went with its server.
         drop(self.handle);
         let (_, store) = self.actor_task.await?;
@@ -292,14 +324,13 @@ fn resume_seq(seqs: &BTreeMap<AccountId, u64>, ledger: &Ledger, account: &Accoun
     stored.max(known).max(1)
 }
 
-/// The issuer's record just before `next`, which its next record names.
-fn last_record_of(ledger: &Ledger, account: &AccountId, next: u64) -> Option<RecordId> {
-    let want = next.checked_sub(1).filter(|s| *s > 0)?;
+/// An issuer's record with the highest seq the ledger holds, which its next names.
+fn last_record_of(ledger: &Ledger, account: &AccountId) -> Option<(u64, RecordId)> {
     ledger
-        .records_in_dependency_order()
+        .records_of(account)
         .into_iter()
-        .find(|r| r.body().signer == *account && r.body().seq == want)
-        .map(|r| r.id())
+        .map(|(seq, id, _)| (seq, id))
+        .max()
 }
 
 /// The LAN link's configuration from the node's.

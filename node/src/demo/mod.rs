@@ -60,6 +60,12 @@ async fn demo(args: &DemoArgs) -> Result<DemoReport> {
 
     let t = Instant::now();
     let cluster = Cluster::start(args.keep).await?;
+    if args.keep && !args.json {
+        let _ = crate::write_stdout(&format!(
+            "the nodes' keystores are kept with the passphrase {}\n",
+            cluster.passphrase()
+        ));
+    }
     log(
         &mut steps,
         Step::new(
@@ -72,7 +78,18 @@ async fn demo(args: &DemoArgs) -> Result<DemoReport> {
             t,
         ),
     );
+    let outcome = story(&cluster, started, steps, &log).await;
+    cluster.stop().await?;
+    outcome
+}
 
+/// The story on a started cluster; the caller stops the cluster whatever happens here.
+async fn story(
+    cluster: &Cluster,
+    started: Instant,
+    mut steps: Vec<Step>,
+    log: &impl Fn(&mut Vec<Step>, Step),
+) -> Result<DemoReport> {
     let t = Instant::now();
     cluster.wait_connected(CONVERGE_TIMEOUT).await?;
     log(
@@ -117,8 +134,8 @@ async fn demo(args: &DemoArgs) -> Result<DemoReport> {
     );
 
     let t = Instant::now();
-    pay(&cluster, Role::Harbour, "alice", bob, 100, "fish").await?;
-    pay(&cluster, Role::Ship, "bob", carol, 50, "rope").await?;
+    pay(cluster, Role::Harbour, "alice", bob, 100, "fish").await?;
+    pay(cluster, Role::Ship, "bob", carol, 50, "rope").await?;
     let records = cluster.converge(CONVERGE_TIMEOUT).await?;
     log(
         &mut steps,
@@ -144,8 +161,8 @@ async fn demo(args: &DemoArgs) -> Result<DemoReport> {
 
     // The camp holds a copy of alice's key: the same money, spent twice.
     let t = Instant::now();
-    let first = pay(&cluster, Role::Harbour, "alice", bob, 800, "boat").await?;
-    let second = pay(&cluster, Role::Camp, "alice", carol, 800, "fuel").await?;
+    let first = pay(cluster, Role::Harbour, "alice", bob, 800, "boat").await?;
+    let second = pay(cluster, Role::Camp, "alice", carol, 800, "fuel").await?;
     if first.seq != second.seq {
         bail!(
             "the copied wallet signed at seq {} and the original at seq {}: no double spend",
@@ -157,7 +174,7 @@ async fn demo(args: &DemoArgs) -> Result<DemoReport> {
     cluster
         .converge_among(&[Role::Harbour, Role::Ship], CONVERGE_TIMEOUT)
         .await?;
-    let onward = pay(&cluster, Role::Ship, "bob", carol, 700, "nets").await?;
+    let onward = pay(cluster, Role::Ship, "bob", carol, 700, "nets").await?;
     let split = cluster.digests().await?;
     log(
         &mut steps,
@@ -239,7 +256,6 @@ async fn demo(args: &DemoArgs) -> Result<DemoReport> {
         steps,
         nodes: outcomes,
     };
-    cluster.stop().await?;
     Ok(report)
 }
 

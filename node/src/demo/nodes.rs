@@ -56,6 +56,7 @@ enum Root {
 /// Three running nodes.
 pub struct Cluster {
     root: Root,
+    passphrase: Zeroizing<String>,
     nodes: Vec<Daemon>,
     accounts: BTreeMap<String, AccountId>,
 }
@@ -161,9 +162,15 @@ impl Cluster {
         }
         Ok(Cluster {
             root,
+            passphrase,
             nodes,
             accounts,
         })
+    }
+
+    /// The keystores' passphrase (random, for this run only).
+    pub fn passphrase(&self) -> &str {
+        &self.passphrase
     }
 
     /// Where the data directories are.

@@ -175,7 +175,7 @@ pub fn summary(r: &DemoReport) -> String {
         if r.ok {
             "double spend detected on every node"
         } else {
-            "FAILED: not every node detected the double spend"
+            "FAILED: not every node reports the double spend with a proof that checks, in agreement"
         },
         r.seconds,
         r.culprit.get(..16).unwrap_or(&r.culprit),
