@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Node, eventually, init};
+use common::{Node, eventually};
 use meshpay_node::api::{MintRequest, PayRequest};
 use meshpay_node::client::Client;
 
@@ -69,7 +69,17 @@ fn acknowledged_payments_and_records_survive_sigkill() {
     let root = tempfile::tempdir().expect("temp dir");
     let mut feeder = Node::new(root.path(), "feeder", None);
     let mut victim = Node::new(root.path(), "victim", None);
-    let made = init(&feeder, Some("crash-test"), None, &["bob"]);
+    // Offline limits high enough that the wallet pays through every cycle.
+    let made = feeder.json(&[
+        "init",
+        "--create",
+        "crash-test",
+        "--wallet",
+        "bob",
+        "--max-count",
+        "1000000",
+        "--json",
+    ]);
     let bob = made["wallets"][0][1].as_str().expect("bob").to_owned();
     let spec = feeder.data.join("chain.spec");
     let joined = {

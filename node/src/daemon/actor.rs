@@ -27,6 +27,9 @@ const STORE_RETRY_MS: u64 = 500;
 /// Messages taken from one peer's engine per step: enough to drain a reconciliation's
 /// burst, few enough that one peer cannot hold the actor.
 const MESSAGES_PER_PEER: usize = 32;
+/// Most peers kept in the store's peer book (dialed at start); the LAN's connection
+/// limit is 64 by default.
+pub const MAX_SAVED_PEERS: usize = 256;
 /// Hostile peers waiting to be cut; more in one step are cut by the engine's penalty.
 const MAX_HOSTILE_QUEUE: usize = 64;
 
@@ -72,6 +75,8 @@ pub struct Actor {
     hostile: Vec<(libp2p::PeerId, String)>,
     /// A peer had more to send than one step took: step again without waiting.
     pump_again: bool,
+    /// Peers this node dialed, to keep in the store's peer book.
+    peer_book_writes: Vec<(libp2p::PeerId, libp2p::Multiaddr)>,
 }
 
 /// A cloneable way to talk to the actor; the API's backend.
@@ -113,6 +118,7 @@ impl Actor {
             block_requests: Vec::new(),
             hostile: Vec::new(),
             pump_again: false,
+            peer_book_writes: Vec::new(),
         };
         (
             actor,
@@ -252,7 +258,19 @@ impl Actor {
                     lan.listening.push(addr);
                 }
             }
-            Some(LanEvent::PeerUp { peer, addr }) => {
+            Some(LanEvent::PeerUp { peer, addr, dialed }) => {
+                if dialed && !lan.saved.contains(&peer) && lan.saved.len() < MAX_SAVED_PEERS {
+                    lan.saved.insert(peer);
+                    let keep = if addr
+                        .iter()
+                        .any(|p| matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
+                    {
+                        addr.clone()
+                    } else {
+                        addr.clone().with(libp2p::multiaddr::Protocol::P2p(peer))
+                    };
+                    self.peer_book_writes.push((peer, keep));
+                }
                 let id = lan.book.up(peer, addr.clone());
                 tracing::info!(link = "lan", %peer, %addr, "peer up");
                 self.core.peer_up(now, LAN, id);
@@ -327,6 +345,17 @@ impl Actor {
 
     /// Answers the requests that ask the link task: peers with their traffic, blocks.
     async fn link_requests(&mut self) {
+        if !self.peer_book_writes.is_empty() {
+            let mut set = WriteSet::new();
+            for (peer, addr) in std::mem::take(&mut self.peer_book_writes) {
+                set.put_peer(peer.to_bytes(), addr.to_vec());
+            }
+            // The peer book only saves dialling at the next start: a failed write is
+            // logged, never retried ahead of records.
+            if let Err(e) = self.store.write(&set) {
+                tracing::warn!(error = %e, "peer book not written");
+            }
+        }
         if let Some(lan) = &self.lan {
             for (peer, reason) in std::mem::take(&mut self.hostile) {
                 let _ = lan.handle.penalize(peer, reason).await;

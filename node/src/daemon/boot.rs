@@ -16,6 +16,7 @@ use rand_core::SeedableRng;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::actor::MAX_SAVED_PEERS;
 use super::lan::{LAN, LanPort};
 use super::{Actor, Handle};
 use crate::api::{self, Cookie};
@@ -146,7 +147,20 @@ impl Daemon {
                 .context("the keystore holds no LAN identity key (lan-identity)")?;
             let keypair = libp2p::identity::Keypair::ed25519_from_bytes(*identity.secret())
                 .context("the LAN identity key is not an ed25519 secret")?;
-            let lan_config = lan_config(&config)?;
+            let mut lan_config = lan_config(&config)?;
+            // The peer book: peers this node dialed before, dialed again at start.
+            let mut saved = std::collections::HashSet::new();
+            for (key, addr) in store.peers()?.into_iter().take(MAX_SAVED_PEERS) {
+                match (PeerId::from_bytes(&key), Multiaddr::try_from(addr)) {
+                    (Ok(peer), Ok(addr)) => {
+                        saved.insert(peer);
+                        if !lan_config.peers.contains(&addr) {
+                            lan_config.peers.push(addr);
+                        }
+                    }
+                    _ => tracing::warn!("a peer book entry does not parse; skipped"),
+                }
+            }
             let mtu = lan_config.max_frame_bytes;
             let mut engine_seed = [0u8; 32];
             getrandom::fill(&mut engine_seed).context("no randomness from the operating system")?;
@@ -163,7 +177,7 @@ impl Daemon {
             .map_err(|e| anyhow::anyhow!("lan.max_frame_bytes: {e}"))?;
             let (handle, events) = Lan::spawn(lan_config, keypair, spec.chain_id())?;
             lan_peer = Some(handle.local_peer_id());
-            lan_port = Some(LanPort::new(handle, events));
+            lan_port = Some(LanPort::new(handle, events, saved));
         }
 
         let (mut actor, handle) = Actor::new(config.node.name.clone(), core, store, names, metrics);

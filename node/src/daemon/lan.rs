@@ -22,16 +22,23 @@ pub struct LanPort {
     pub book: PeerBook,
     /// The addresses the link listens on, as it reported them.
     pub listening: Vec<Multiaddr>,
+    /// Peers in the store's peer book (bounded by `MAX_SAVED_PEERS`).
+    pub saved: std::collections::HashSet<PeerId>,
 }
 
 impl LanPort {
-    /// A port over a spawned link.
-    pub fn new(handle: LanHandle, events: mpsc::Receiver<LanEvent>) -> Self {
+    /// A port over a spawned link; `saved` are the peers the peer book holds already.
+    pub fn new(
+        handle: LanHandle,
+        events: mpsc::Receiver<LanEvent>,
+        saved: std::collections::HashSet<PeerId>,
+    ) -> Self {
         LanPort {
             handle,
             events: Some(events),
             book: PeerBook::default(),
             listening: Vec::new(),
+            saved,
         }
     }
 

@@ -103,3 +103,171 @@ async fn a_payment_is_acknowledged_only_once_durable_and_survives_a_reopen() {
     assert_eq!(loaded.records.len(), 4);
     assert_eq!(store.next_seqs().expect("seqs").get(&alice), Some(&4));
 }
+
+#[tokio::test]
+async fn an_issuer_resumes_after_its_last_mint_across_a_restart() {
+    use crate::api::Mint;
+    use crate::config::Config;
+    use crate::daemon::{Daemon, StartOptions};
+    use crate::data_dir::DataDir;
+    use crate::init::{ChainChoice, InitOptions, init};
+    use crate::keystore::KdfParams;
+
+    let root = tempfile::tempdir().expect("temp dir");
+    let data = DataDir::new(root.path().join("n"));
+    let made = init(
+        &data,
+        "pw",
+        &InitOptions {
+            chain: ChainChoice::Create {
+                name: "restart".into(),
+                limits: Limits {
+                    max_single: 10,
+                    max_cumulative: 100,
+                    max_count: 10,
+                },
+            },
+            wallets: vec!["alice".into()],
+            kdf: KdfParams {
+                m_kib: 64,
+                t: 1,
+                p: 1,
+            },
+        },
+    )
+    .expect("init");
+    let alice = AccountId::from_hex(&made.wallets[0].1).expect("hex");
+    let start = || async {
+        let mut config = Config::default();
+        config.api.listen = "127.0.0.1:0".parse().expect("addr");
+        config.lan.enabled = false;
+        Daemon::start(StartOptions {
+            data: data.clone(),
+            config,
+            passphrase: zeroize::Zeroizing::new("pw".into()),
+        })
+        .await
+        .expect("starts")
+    };
+    let mint = |amount| Mint {
+        to: alice,
+        amount,
+        memo: String::new(),
+    };
+    let node = start().await;
+    let first = node.handle().mint(mint(5)).await.expect("mint");
+    // Refused before anything is signed: no seq is spent on it.
+    let refused = node
+        .handle()
+        .mint(Mint {
+            memo: "x".repeat(65),
+            ..mint(1)
+        })
+        .await;
+    assert!(refused.is_err());
+    let second = node.handle().mint(mint(6)).await.expect("mint");
+    assert_eq!((first.seq, second.seq), (1, 2));
+    node.stop().await.expect("stops");
+
+    let node = start().await;
+    assert_eq!(node.replay().records, 2);
+    let third = node
+        .handle()
+        .mint(mint(7))
+        .await
+        .expect("mint after a restart");
+    assert_eq!(third.seq, 3);
+    let balance = node.handle().balance(Some(alice)).await.expect("balance");
+    assert_eq!(balance[0].incoming + balance[0].stated, 18);
+    node.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_dials_the_peers_it_dialed_before_after_a_restart() {
+    use crate::config::Config;
+    use crate::daemon::{Daemon, StartOptions};
+    use crate::data_dir::DataDir;
+    use crate::init::{ChainChoice, InitOptions, init};
+    use crate::keystore::KdfParams;
+    use libp2p::multiaddr::Protocol;
+    use std::time::{Duration, Instant};
+
+    let root = tempfile::tempdir().expect("temp dir");
+    let (da, db) = (
+        DataDir::new(root.path().join("a")),
+        DataDir::new(root.path().join("b")),
+    );
+    let kdf = KdfParams {
+        m_kib: 64,
+        t: 1,
+        p: 1,
+    };
+    let limits = Limits {
+        max_single: 10,
+        max_cumulative: 100,
+        max_count: 10,
+    };
+    init(
+        &da,
+        "pw",
+        &InitOptions {
+            chain: ChainChoice::Create {
+                name: "book".into(),
+                limits,
+            },
+            wallets: vec![],
+            kdf,
+        },
+    )
+    .expect("init a");
+    init(
+        &db,
+        "pw",
+        &InitOptions {
+            chain: ChainChoice::Join(da.spec()),
+            wallets: vec![],
+            kdf,
+        },
+    )
+    .expect("init b");
+    let start = |dir: DataDir, peers: Vec<String>| async move {
+        let mut config = Config::default();
+        config.api.listen = "127.0.0.1:0".parse().expect("addr");
+        config.lan.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+        config.lan.mdns = false;
+        config.lan.peers = peers;
+        Daemon::start(StartOptions {
+            data: dir,
+            config,
+            passphrase: zeroize::Zeroizing::new("pw".into()),
+        })
+        .await
+        .expect("starts")
+    };
+    let connected = |d: &Daemon| {
+        let h = d.handle().clone();
+        async move {
+            let until = Instant::now() + Duration::from_secs(20);
+            loop {
+                let s = h.status().await.expect("status");
+                if s.peers.get("lan").copied().unwrap_or(0) == 1 {
+                    return;
+                }
+                assert!(Instant::now() < until, "never connected");
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+    };
+    let a = start(da, vec![]).await;
+    let addr = a.lan_addrs(Duration::from_secs(10)).await[0]
+        .clone()
+        .with(Protocol::P2p(a.lan_peer().expect("peer")));
+    let b = start(db.clone(), vec![addr.to_string()]).await;
+    connected(&b).await;
+    b.stop().await.expect("stops");
+    // No peer given this time, no mDNS: only the peer book knows where a is.
+    let b = start(db, vec![]).await;
+    connected(&b).await;
+    b.stop().await.expect("stops");
+    a.stop().await.expect("stops");
+}

@@ -111,6 +111,9 @@ pub enum LanEvent {
         peer: PeerId,
         /// The remote address of the connection it came up on.
         addr: Multiaddr,
+        /// This node dialed it, so `addr` is an address the peer listens on (worth
+        /// keeping in the peer book); an accepted connection's is the peer's outgoing port.
+        dialed: bool,
     },
     /// The peer is gone (disconnected, blocked, misbehaved): remove it from the sync engine.
     PeerDown {

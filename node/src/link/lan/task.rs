@@ -73,6 +73,8 @@ struct Session {
     id: u64,
     up: bool,
     addr: Multiaddr,
+    /// This node dialed the connection: `addr` is one the peer listens on.
+    dialed: bool,
     queue: mpsc::Sender<Vec<u8>>,
     writer: AbortHandle,
     reader: Option<(u64, AbortHandle)>,
@@ -310,7 +312,7 @@ impl LanTask {
                     found.redial = Redial::default();
                 }
                 if !self.sessions.contains_key(&peer_id) {
-                    self.open_session(peer_id, remote_addr(&endpoint));
+                    self.open_session(peer_id, remote_addr(&endpoint), endpoint.is_dialer());
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -700,7 +702,7 @@ impl LanTask {
         }
     }
 
-    fn open_session(&mut self, peer: PeerId, addr: Multiaddr) {
+    fn open_session(&mut self, peer: PeerId, addr: Multiaddr, dialed: bool) {
         self.next_id += 1;
         let id = self.next_id;
         let (queue, frames) = mpsc::channel(self.config.peer_queue_frames);
@@ -725,6 +727,7 @@ impl LanTask {
                 id,
                 up: false,
                 addr,
+                dialed,
                 queue,
                 writer,
                 reader: None,
@@ -742,6 +745,7 @@ impl LanTask {
             self.backlog.push_back(LanEvent::PeerUp {
                 peer,
                 addr: session.addr.clone(),
+                dialed: session.dialed,
             });
         }
     }
