@@ -51,11 +51,7 @@ pub struct Fanout {
     pub pay_ms_p99: f64,
 }
 
-const CHEAP: KdfParams = KdfParams {
-    m_kib: 64,
-    t: 1,
-    p: 1,
-};
+const CHEAP: KdfParams = KdfParams::DISPOSABLE;
 
 /// The encoded size of a payment like the ones measured (no memo).
 fn payment_record_bytes(
@@ -163,10 +159,7 @@ pub async fn measure(n: usize, payments: usize, idle: Duration, relay: bool) -> 
     let mut nodes: Vec<Daemon> = Vec::new();
     let mut dial: Vec<String> = Vec::new();
     for d in &dirs {
-        let mut config = Config::default();
-        config.api.listen = "127.0.0.1:0".parse()?;
-        config.lan.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
-        config.lan.mdns = false;
+        let mut config = Config::loopback();
         config.lan.peers = dial.clone();
         config.lan.max_connections = 256;
         config.lan.relay = relay;

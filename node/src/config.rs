@@ -237,6 +237,17 @@ impl Config {
         Ok(())
     }
 
+    /// A node that touches nothing but this machine's loopback: API and LAN on
+    /// 127.0.0.1 with ports the system picks, no mDNS (which would reach the machine's
+    /// network). For the demo, tests and benches; peers go in `lan.peers`.
+    pub fn loopback() -> Config {
+        let mut c = Config::default();
+        c.api.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        c.lan.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+        c.lan.mdns = false;
+        c
+    }
+
     /// The file `meshpay init` writes: every option, commented with its meaning, set to
     /// its default.
     pub fn commented_default() -> String {
@@ -364,6 +375,20 @@ mod tests {
         assert_eq!(c.lan.peers.len(), 1);
         assert_eq!(c.log.format, LogFormat::Json);
         assert_eq!(c.lan.max_connections, DEFAULT_MAX_CONNECTIONS);
+    }
+
+    #[test]
+    fn the_loopback_config_is_valid_and_stays_off_the_network() {
+        let c = Config::loopback();
+        c.validate().expect("valid");
+        assert!(c.api.listen.ip().is_loopback());
+        assert!(!c.lan.mdns);
+        assert!(
+            c.lan
+                .listen
+                .iter()
+                .all(|a| a.starts_with("/ip4/127.0.0.1/"))
+        );
     }
 
     #[test]

@@ -148,11 +148,7 @@ mod tests {
     use super::*;
 
     fn fast() -> KdfParams {
-        KdfParams {
-            m_kib: 64,
-            t: 1,
-            p: 1,
-        }
+        KdfParams::DISPOSABLE
     }
 
     #[test]

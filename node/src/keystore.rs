@@ -203,6 +203,14 @@ impl Default for KdfParams {
 }
 
 impl KdfParams {
+    /// The cheapest costs argon2 allows, for keystores that guard nothing: the demo's,
+    /// tests', benches'. Never for a real wallet.
+    pub const DISPOSABLE: KdfParams = KdfParams {
+        m_kib: 64,
+        t: 1,
+        p: 1,
+    };
+
     fn argon2(&self) -> Result<Argon2<'static>, String> {
         if self.m_kib > MAX_M_KIB || self.t > MAX_T || self.p > MAX_P {
             return Err(format!(

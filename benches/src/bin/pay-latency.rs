@@ -57,17 +57,12 @@ fn main() -> Result<()> {
                 },
             },
             wallets: vec!["payer".into()],
-            kdf: KdfParams {
-                m_kib: 64,
-                t: 1,
-                p: 1,
-            },
+            kdf: KdfParams::DISPOSABLE,
         },
     )?;
     let payer = AccountId::from_hex(&made.wallets[0].1).context("payer")?;
     let payee = AccountId([7; 32]);
-    let mut config = Config::default();
-    config.api.listen = "127.0.0.1:0".parse()?;
+    let mut config = Config::loopback();
     config.lan.enabled = false;
     let daemon = runtime.block_on(Daemon::start(StartOptions {
         data: data.clone(),

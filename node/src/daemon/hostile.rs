@@ -21,17 +21,10 @@ use crate::link::lan::task::sync_protocol;
 use crate::link::lan::tests::raw_peer;
 use crate::link::lan::wire::encode_len;
 
-const CHEAP: KdfParams = KdfParams {
-    m_kib: 64,
-    t: 1,
-    p: 1,
-};
+const CHEAP: KdfParams = KdfParams::DISPOSABLE;
 
 async fn start(dir: DataDir, peers: Vec<String>) -> Daemon {
-    let mut config = Config::default();
-    config.api.listen = "127.0.0.1:0".parse().expect("addr");
-    config.lan.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
-    config.lan.mdns = false;
+    let mut config = Config::loopback();
     config.lan.peers = peers;
     Daemon::start(StartOptions {
         data: dir,

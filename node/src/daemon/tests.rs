@@ -128,18 +128,13 @@ async fn an_issuer_resumes_after_its_last_mint_across_a_restart() {
                 },
             },
             wallets: vec!["alice".into()],
-            kdf: KdfParams {
-                m_kib: 64,
-                t: 1,
-                p: 1,
-            },
+            kdf: KdfParams::DISPOSABLE,
         },
     )
     .expect("init");
     let alice = AccountId::from_hex(&made.wallets[0].1).expect("hex");
     let start = || async {
-        let mut config = Config::default();
-        config.api.listen = "127.0.0.1:0".parse().expect("addr");
+        let mut config = Config::loopback();
         config.lan.enabled = false;
         Daemon::start(StartOptions {
             data: data.clone(),
@@ -197,11 +192,7 @@ async fn a_node_dials_the_peers_it_dialed_before_after_a_restart() {
         DataDir::new(root.path().join("a")),
         DataDir::new(root.path().join("b")),
     );
-    let kdf = KdfParams {
-        m_kib: 64,
-        t: 1,
-        p: 1,
-    };
+    let kdf = KdfParams::DISPOSABLE;
     let limits = Limits {
         max_single: 10,
         max_cumulative: 100,
@@ -231,10 +222,7 @@ async fn a_node_dials_the_peers_it_dialed_before_after_a_restart() {
     )
     .expect("init b");
     let start = |dir: DataDir, peers: Vec<String>| async move {
-        let mut config = Config::default();
-        config.api.listen = "127.0.0.1:0".parse().expect("addr");
-        config.lan.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
-        config.lan.mdns = false;
+        let mut config = Config::loopback();
         config.lan.peers = peers;
         Daemon::start(StartOptions {
             data: dir,

@@ -62,11 +62,7 @@ pub struct Cluster {
 }
 
 /// The keystores' cost: the demo's keys guard nothing, so the cheapest argon2 allows.
-const DEMO_KDF: KdfParams = KdfParams {
-    m_kib: 64,
-    t: 1,
-    p: 1,
-};
+const DEMO_KDF: KdfParams = KdfParams::DISPOSABLE;
 
 impl Cluster {
     /// Makes the three data directories and starts the nodes, each dialling the ones
@@ -135,12 +131,9 @@ impl Cluster {
         let mut nodes: Vec<Daemon> = Vec::new();
         let mut dial: Vec<Multiaddr> = Vec::new();
         for role in Role::ALL {
-            let mut config = Config::default();
-            config.node.name = role.name().into();
-            config.api.listen = "127.0.0.1:0".parse().expect("loopback address");
-            config.lan.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
             // Loopback only: nothing of the demo goes onto the machine's network.
-            config.lan.mdns = false;
+            let mut config = Config::loopback();
+            config.node.name = role.name().into();
             config.lan.peers = dial.iter().map(|a| a.to_string()).collect();
             config.log.filter = "warn".into();
             let daemon = Daemon::start(StartOptions {
