@@ -263,6 +263,10 @@ impl Keystore {
 /// when `prompt_confirm`, for a new keystore).
 pub fn passphrase(prompt_confirm: bool) -> Result<Zeroizing<String>, KeystoreError> {
     if let Some(p) = std::env::var_os(PASSPHRASE_ENV) {
+        // Set but empty is a mistake (an unset shell variable), not a passphrase.
+        if p.is_empty() {
+            return Err(KeystoreError::EmptyPassphrase);
+        }
         return Ok(Zeroizing::new(p.to_string_lossy().into_owned()));
     }
     // rpassword reads /dev/tty; without one (a service, a pipe) say what to do instead.

@@ -101,6 +101,19 @@ fn operator_mistakes_get_clear_errors_and_the_node_keeps_serving() {
         stderr_of(&out)
     );
 
+    // An empty passphrase variable is a mistake, not a passphrase.
+    let out = node
+        .command(&["run", "--no-mdns"])
+        .env("MESHPAY_PASSPHRASE", "")
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains("passphrase is empty"),
+        "{}",
+        stderr_of(&out)
+    );
+
     node.start(&["--no-mdns", "--lan-listen", "/ip4/127.0.0.1/tcp/0"]);
 
     // A second node on the same directory.
