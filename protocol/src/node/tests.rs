@@ -346,3 +346,62 @@ fn a_wallet_whose_key_signed_elsewhere_reports_the_seq_it_signed_at() {
         seq: 2
     }));
 }
+
+#[test]
+fn a_link_that_does_not_relay_still_passes_on_the_record_that_proves_a_fork() {
+    let alice = crate::record::account_of(&key(1));
+    let (bob, carol) = (
+        crate::record::account_of(&key(2)),
+        crate::record::account_of(&key(3)),
+    );
+    let mut w = World::new(1);
+    let mint = w.mint(alice, 100);
+    // One key, two devices: two records at seq 1 (both built on the mint alone).
+    let x = w
+        .wallet(1)
+        .pay(&w.ledger, &mut w.store, bob, 10, None, "", 0)
+        .expect("pays");
+    let y = w
+        .wallet(1)
+        .pay(&w.ledger, &mut w.store, carol, 10, None, "", 0)
+        .expect("pays");
+    let plain = w.mint(bob, 5);
+    // A line, not a mesh: 0 - 1 - 2, and no link relays.
+    let mut cores = [1, 2, 3].map(|n| {
+        let mut c = NodeCore::new(
+            Ledger::new(w.spec.clone()).expect("valid"),
+            testkit::rng(u64::from(n)),
+        );
+        c.open_link(
+            LAN,
+            LinkConfig {
+                relay: false,
+                ..lan()
+            },
+            [n; 32],
+        )
+        .expect("valid config");
+        c.submit(vec![mint.clone()], None);
+        c
+    });
+    for (a, b) in [(0usize, 1usize), (1, 2)] {
+        cores[a].peer_up(0, LAN, b as u64);
+        cores[b].peer_up(0, LAN, a as u64);
+    }
+    mesh_exchange(0, &mut cores);
+
+    cores[0].submit(vec![plain], None);
+    mesh_exchange(1, &mut cores);
+    assert_eq!(cores[1].ledger().len(), 2);
+    assert_eq!(cores[2].ledger().len(), 1, "a plain record is not relayed");
+
+    cores[2].submit(vec![y], None);
+    mesh_exchange(2, &mut cores);
+    cores[0].submit(vec![x], None);
+    mesh_exchange(3, &mut cores);
+    assert!(cores[1].ledger().has_conflict(&alice));
+    assert!(
+        cores[2].ledger().has_conflict(&alice),
+        "the middle node passed on the record that makes the fork"
+    );
+}
