@@ -136,6 +136,14 @@ impl<S: RecordSet> Ledger<S> {
         self.orphans.wanted()
     }
 
+    /// The ids of the records in the set that `account` signed at `seq`.
+    pub fn signed_at(&self, account: &AccountId, seq: u64) -> &[RecordId] {
+        self.accounts
+            .get(account)
+            .and_then(|a| a.by_seq.get(seq))
+            .map_or(&[], |ids| ids.as_slice())
+    }
+
     /// An account's records by seq, with statuses.
     pub fn records_of(&self, account: &AccountId) -> Vec<(u64, RecordId, Status)> {
         let Some(a) = self.accounts.get(account) else {

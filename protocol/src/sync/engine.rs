@@ -12,6 +12,7 @@ use super::medium::Medium;
 use super::message::{self, SyncError};
 use super::responder::Responder;
 use super::seed::SeedStream;
+use super::thin;
 use crate::id::{AccountId, RecordId};
 use crate::ledger::{Changes, Ledger, RecordSet};
 use crate::record::Kind;
@@ -28,6 +29,11 @@ const MAX_ANSWERS: usize = 4;
 pub(super) const SESSION_MASK: u32 = 0x3fff;
 /// Sessions a peer may open within `SESSION_BURST` session intervals.
 const SESSION_BURST: usize = 3;
+/// A thin push this node could not expand brings the next reconciliation with its
+/// sender forward to this long after the last one began, at the earliest: a missed
+/// record comes soon, and a peer sending unresolvable pushes cannot make this node
+/// reconcile more often than this.
+const THIN_MISS_RECONCILE_GAP_MS: u64 = 5_000;
 
 /// What the engine tells its driver.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +82,8 @@ pub struct PeerStats {
     pub ignored: u64,
     /// Reconciliations this node drove.
     pub sessions: u64,
+    /// Thin pushes whose left-out `prev` this node could not find (it then reconciles).
+    pub thin_misses: u64,
 }
 
 /// Ids a peer is known to have (sent to or received from it), bounded, oldest forgotten.
@@ -286,6 +294,28 @@ impl SyncEngine {
                     Ok(())
                 }
             }
+            Body::Thin(t) => match thin::expand(t, ledger) {
+                Ok(Some(record)) => {
+                    let p = self.peers.get_mut(&peer).expect("present");
+                    p.known
+                        .insert(RecordId::of_body(&record.body), config.max_known_per_peer);
+                    p.stats.records_in += 1;
+                    events.push(Event::Received {
+                        peer,
+                        records: vec![record],
+                    });
+                    Ok(())
+                }
+                Ok(None) => {
+                    let p = self.peers.get_mut(&peer).expect("present");
+                    p.stats.thin_misses += 1;
+                    let last_start = p.next_reconcile.saturating_sub(config.reconcile_every_ms);
+                    let soon = now.max(last_start + THIN_MISS_RECONCILE_GAP_MS);
+                    p.next_reconcile = p.next_reconcile.min(soon);
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
             Body::Want(w) if m.session == 0 => {
                 let ids: Vec<RecordId> = message::unpack(&w.ids, 32)
                     .take(MAX_WANT_IDS)
@@ -565,10 +595,17 @@ impl SyncEngine {
         let p = self.peers.get_mut(&peer)?;
         let out = if let Some(h) = p.held.take() {
             Some(h)
-        } else if let Some(m) = URGENT
-            .iter()
-            .find_map(|q| push_batch(&mut p.push, &mut p.known, &mut p.stats, q, &config, ledger))
-        {
+        } else if let Some(m) = URGENT.iter().find_map(|q| {
+            push_batch(
+                &mut p.push,
+                &mut p.known,
+                &mut p.stats,
+                q,
+                true,
+                &config,
+                ledger,
+            )
+        }) {
             Some(m)
         } else if let Some(a) = p.answers.pop_front() {
             Some(message::encode(&a))
@@ -592,6 +629,7 @@ impl SyncEngine {
                 &mut p.known,
                 &mut p.stats,
                 |q| &mut q.backfill,
+                true,
                 &config,
                 ledger,
             )
@@ -627,9 +665,17 @@ impl SyncEngine {
     ) -> Option<Vec<u8>> {
         let config = self.config.clone();
         let m = self.media.get_mut(&medium)?;
-        let urgent = URGENT
-            .iter()
-            .find_map(|q| push_batch(&mut m.push, &mut m.known, &mut m.stats, q, &config, ledger));
+        let urgent = URGENT.iter().find_map(|q| {
+            push_batch(
+                &mut m.push,
+                &mut m.known,
+                &mut m.stats,
+                q,
+                false,
+                &config,
+                ledger,
+            )
+        });
         let out = if let Some(b) = urgent {
             Some(b)
         } else if let Some(msg) = self.poll_medium(now, medium, ledger) {
@@ -641,6 +687,7 @@ impl SyncEngine {
                 &mut m.known,
                 &mut m.stats,
                 |q| &mut q.backfill,
+                false,
                 &config,
                 ledger,
             )
@@ -788,12 +835,15 @@ fn pushed(records: Vec<wire::SignedRecord>, stats: &mut PeerStats) -> Option<Vec
 const URGENT: [fn(&mut PushQueue) -> &mut VecDeque<RecordId>; 3] =
     [|q| &mut q.proofs, |q| &mut q.asked, |q| &mut q.payments];
 
-/// Packs queued records the peer (or medium) lacks into one message.
+/// Packs queued records the peer (or medium) lacks into one message, or sends the first
+/// one thin (`thin_ok`: a peer, whose `known` says what it holds; a medium's listeners
+/// vary, so a medium gets records whole).
 fn push_batch<S: RecordSet>(
     push: &mut PushQueue,
     known: &mut Known,
     stats: &mut PeerStats,
     queue: impl Fn(&mut PushQueue) -> &mut VecDeque<RecordId>,
+    thin_ok: bool,
     config: &SyncConfig,
     ledger: &Ledger<S>,
 ) -> Option<Vec<u8>> {
@@ -810,6 +860,18 @@ fn push_batch<S: RecordSet>(
             queue(push).pop_front();
             continue;
         };
+        // A record the peer asked for goes whole: it lacked something already.
+        if thin_ok && !asked {
+            if let Some(t) = thin::thin(r, ledger, |prev| known.set.contains(prev)) {
+                if !records.is_empty() {
+                    break;
+                }
+                queue(push).pop_front();
+                known.insert(id, config.max_known_per_peer);
+                stats.records_out += 1;
+                return Some(message::encode(&message::message(0, 0, Body::Thin(t))));
+            }
+        }
         let s = r.to_signed();
         let len = prost::Message::encoded_len(&s) + 4;
         if records.len() >= config.max_records_per_message || len > room {

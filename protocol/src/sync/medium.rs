@@ -182,7 +182,8 @@ impl SyncEngine {
                 }
                 self.close_listeners(medium, &mut events);
             }
-            Body::Hello(_) | Body::Root(_) | Body::Done(_) | Body::Refuse(_) => {}
+            // Thin pushes go to peers only: a medium's listeners vary.
+            Body::Hello(_) | Body::Root(_) | Body::Done(_) | Body::Refuse(_) | Body::Thin(_) => {}
         }
         events
     }

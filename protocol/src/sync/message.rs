@@ -177,6 +177,14 @@ fn check(m: &wire::SyncMessage, config: &SyncConfig) -> Result<(), SyncError> {
         Body::Records(r) => {
             unpack_records(&r.records, config.max_records_per_message)?;
         }
+        Body::Thin(t) => {
+            if t.body.len() > MAX_RECORD_BYTES {
+                return Err(invalid("thin body longer than a record"));
+            }
+            if t.signature.len() != 64 {
+                return Err(invalid("thin signature must be 64 bytes"));
+            }
+        }
         Body::Done(_) | Body::Refuse(_) => {}
     }
     Ok(())

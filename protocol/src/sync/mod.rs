@@ -11,6 +11,7 @@ pub mod riblt;
 pub mod seed;
 pub mod shortid;
 pub mod snapshot;
+pub mod thin;
 
 pub use config::SyncConfig;
 pub use engine::{Event, PeerId, PeerStats, SyncEngine};

@@ -467,3 +467,68 @@ fn records_of_an_account_in_conflict_are_relayed_within_a_budget() {
     net.run(60_000, 70_000);
     assert_eq!(held(&net), 1 + 2 + 8);
 }
+
+#[test]
+fn a_payment_whose_prev_the_peer_holds_travels_thin_and_arrives_whole() {
+    let mut w = testkit::World::new(1);
+    let spec = w.spec.clone();
+    let mut payer = w.wallet(1);
+    let mint = w.mint(payer.account(), 1_000);
+    w.apply(&mint);
+    let first = w.pay(&mut payer, testkit::acct(2), 10);
+    w.apply(&first);
+    let second = w.pay(&mut payer, testkit::acct(3), 20);
+    let mut net = TestNet::new(&spec, 2, SyncConfig::default(), 3);
+    net.jitter_ms = 0;
+    net.connect(0, 1);
+    net.run(0, 5_000);
+    net.inject(0, vec![mint, first]);
+    net.run(0, 5_000);
+    let before = net.wire_bytes;
+    net.inject(0, vec![second.clone()]);
+    net.run(0, 5_000);
+    let moved = net.wire_bytes - before;
+    assert!(net.nodes[1].ledger.contains(&testkit::id(&second)));
+    let whole = prost::Message::encoded_len(&second) as u64;
+    // One message: the record less its 32-byte prev, a few bytes of envelope.
+    assert!(
+        moved + 20 < whole,
+        "{moved} bytes moved for a {whole}-byte record"
+    );
+    let d = net.digests();
+    assert_eq!(d[0], d[1]);
+    assert_eq!(net.nodes[1].engine.stats(0).expect("peer").thin_misses, 0);
+}
+
+#[test]
+fn a_thin_push_that_cannot_be_expanded_brings_reconciliation_forward() {
+    let mut w = testkit::World::new(1);
+    let spec = w.spec.clone();
+    let mut payer = w.wallet(1);
+    let mint = w.mint(payer.account(), 1_000);
+    w.apply(&mint);
+    let first = w.pay(&mut payer, testkit::acct(2), 10);
+    w.apply(&first);
+    let second = w.pay(&mut payer, testkit::acct(3), 20);
+    let config = SyncConfig {
+        reconcile_every_ms: 600_000,
+        ..SyncConfig::default()
+    };
+    let mut net = TestNet::new(&spec, 2, config, 4);
+    net.jitter_ms = 0;
+    net.connect(0, 1);
+    net.run(0, 5_000);
+    // Node 0 believes node 1 holds `first` (node 1 sent it), but node 1 lost it.
+    net.inject(1, vec![mint.clone(), first.clone()]);
+    net.run(0, 5_000);
+    net.nodes[1].ledger = Ledger::new(spec.clone()).expect("spec");
+    net.inject(0, vec![second.clone()]);
+    net.run(0, 2_000);
+    assert_eq!(net.nodes[1].engine.stats(0).expect("peer").thin_misses, 1);
+    assert!(!net.nodes[1].ledger.contains(&testkit::id(&second)));
+    // Not ten minutes later, but within seconds, a reconciliation brings all of it.
+    net.run(10_000, 10_000);
+    for r in [&mint, &first, &second] {
+        assert!(net.nodes[1].ledger.contains(&testkit::id(r)));
+    }
+}
