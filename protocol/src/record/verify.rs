@@ -147,6 +147,16 @@ pub(crate) fn batch_with<R: CryptoRng>(
     if queued.is_empty() {
         return verdicts;
     }
+    // One signature (a payee's decision on the payment in front of it) is checked by the
+    // single equation: the same ZIP-215 verdict, without the batch's setup (about 35 µs
+    // against 55 µs here).
+    if let [(i, item)] = &queued[..] {
+        verdicts[*i] = item
+            .clone()
+            .verify_single()
+            .map_err(|_| Reject::BadSignature);
+        return verdicts;
+    }
     let mut verifier = batch::Verifier::new();
     for (_, item) in &queued {
         verifier.queue(item.clone());
