@@ -4,10 +4,12 @@
 //! generates; `durable` measures intake into rocksdb with group commit; `automerge_set`
 //! is the Automerge-backed record set and `automerge_bench` its figures beside the
 //! native set; `sync_report` measures reconciliation between two nodes, byte for byte;
-//! `sim_report` measures the simulator itself.
+//! `sim_report` measures the simulator itself; `decide` times the payee's decision on a
+//! payment against a large ledger.
 
 pub mod automerge_bench;
 pub mod automerge_set;
+pub mod decide;
 pub mod durable;
 pub mod fanout;
 pub mod merge_report;

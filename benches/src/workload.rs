@@ -118,6 +118,12 @@ struct Generator {
     stats: Stats,
 }
 
+/// The signing key of account `i` of workloads of `shape`'s seed (a payer, in benches
+/// that sign beyond the workload).
+pub fn account_key(shape: &Shape, i: usize) -> SigningKey {
+    key(shape.seed, 0xacc, i)
+}
+
 fn key(seed: u64, role: u64, i: usize) -> SigningKey {
     SigningKey::from_bytes(&ReportRng::new(mix(&[seed, role, i as u64])).bytes32())
 }

@@ -101,6 +101,7 @@ fn kind_of(body: &Body) -> (&'static str, u64, u64) {
             let b: usize = records.iter().map(|s| s.encoded_len()).sum();
             ("records", records.len() as u64, b as u64)
         }
+        Body::Thin(t) => ("thin", 1, (t.body.len() + t.signature.len()) as u64),
         Body::Done(_) => ("done", 0, 0),
         Body::Refuse(_) => ("refuse", 0, 0),
     }

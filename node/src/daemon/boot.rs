@@ -82,18 +82,19 @@ impl Daemon {
         let keys = Keystore::open(&data.keystore(), &passphrase)?;
         drop(passphrase);
 
-        let loaded = store.load()?;
-        let corrupt: Vec<String> = loaded
-            .corrupt
+        let mut ledger = Ledger::new(spec.clone())?;
+        // Everything stored was verified on intake: replay without signature checks,
+        // merging each chunk while the store reads and parses the next.
+        let damaged = store.replay(|chunk| {
+            ledger.merge_verified(chunk);
+        })?;
+        let corrupt: Vec<String> = damaged
             .iter()
             .map(|c| format!("{}: {}", c.key, c.reason))
             .collect();
         for c in &corrupt {
             tracing::error!(record = %c, "stored record is damaged; left out");
         }
-        let mut ledger = Ledger::new(spec.clone())?;
-        // Everything stored was verified on intake: replay without signature checks.
-        ledger.merge_verified(loaded.records);
         let replay = Replay {
             records: ledger.len(),
             corrupt,

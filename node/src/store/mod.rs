@@ -1,9 +1,11 @@
-//! The node's durable store on rocksdb: records by id as they travelled, the order they
-//! entered in, each wallet's next seq, the chain spec and the peer book. Everything a
+//! The node's durable store on rocksdb: the records in the order they entered, as they
+//! travelled, an index of them by id, each wallet's next seq, the chain spec and the
+//! peer book. Everything a
 //! [`WriteSet`] holds lands in one synced write, so whatever the caller acknowledges after
 //! [`Store::write`] returns survives a crash; [`Store::load`] hands it back for replay.
 
 mod load;
+mod migrate;
 mod options;
 mod write_set;
 
@@ -22,27 +24,30 @@ pub use load::{CorruptRecord, Loaded};
 pub use options::StoreOptions;
 pub use write_set::WriteSet;
 
-/// Records: 32-byte record id -> the encoded `SignedRecord`, as received.
-const CF_RECORDS: &str = "records";
-/// The order records entered in: u64 big-endian position -> 32-byte record id. Replay
-/// follows it so every record finds its dependencies already in the ledger: the ledger's
-/// orphan pool is bounded, and a replay in id order would overflow it and lose records.
-const CF_ORDER: &str = "order";
+/// The records in the order they entered the ledger: u64 big-endian position -> the
+/// record's 32-byte id, then its encoded `SignedRecord` as received. Replay reads this
+/// one table front to back: every record finds its dependencies already in the ledger
+/// (the orphan pool is bounded, and a replay in id order would overflow it and lose
+/// records), and the stored id lets each body be checked against what was acknowledged.
+const CF_LOG: &str = "log";
+/// Records by id: 32-byte record id -> u64 big-endian position in the log.
+const CF_IDS: &str = "ids";
 /// Each wallet's next seq: 32-byte account -> u64 big-endian.
 const CF_SEQS: &str = "seqs";
 /// The chain spec and the schema version, under the keys below.
 const CF_META: &str = "meta";
 /// The peer book: the caller's key -> the caller's address bytes.
 const CF_PEERS: &str = "peers";
-/// Every column family, in the order they are opened.
-const COLUMN_FAMILIES: [&str; 5] = [CF_RECORDS, CF_ORDER, CF_SEQS, CF_META, CF_PEERS];
+/// Every column family of this layout, in the order they are opened.
+const COLUMN_FAMILIES: [&str; 5] = [CF_LOG, CF_IDS, CF_SEQS, CF_META, CF_PEERS];
 
 /// Meta key of the schema version (u32 big-endian).
 const META_SCHEMA: &[u8] = b"schema";
 /// Meta key of the chain spec (`ChainSpec::encode`).
 const META_SPEC: &[u8] = b"chain_spec";
-/// The layout this code reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The layout this code reads and writes. Version 1 kept records by id and a separate
+/// order index; a store of version 1 is rewritten on open (`migrate`).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One peer-book entry: the caller's key and the address bytes stored under it.
 pub type PeerEntry = (Vec<u8>, Vec<u8>);
@@ -133,7 +138,17 @@ impl Store {
         }
         let opts = options.db_options();
         let cache = options.block_cache();
-        let cfs = COLUMN_FAMILIES.map(|name| options.cf_descriptor(name, &cache));
+        // rocksdb opens a store only with every column family it holds: an older
+        // layout's tables are opened too, until the migration drops them.
+        let mut names: Vec<String> = COLUMN_FAMILIES.iter().map(|n| n.to_string()).collect();
+        if let Ok(existing) = DB::list_cf(&opts, dir) {
+            for n in existing {
+                if n != rocksdb::DEFAULT_COLUMN_FAMILY_NAME && !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+        }
+        let cfs = names.iter().map(|name| options.cf_descriptor(name, &cache));
         let db = DB::open_cf_descriptors(&opts, dir, cfs).map_err(|e| {
             if is_lock_error(&e) {
                 StoreError::Locked { path: path.clone() }
@@ -164,11 +179,15 @@ impl Store {
             return Ok(());
         }
         let mut batch = WriteBatch::default();
-        let (records, order) = (self.cf(CF_RECORDS), self.cf(CF_ORDER));
+        let (log, ids) = (self.cf(CF_LOG), self.cf(CF_IDS));
         let mut position = self.next_position;
+        let mut value = Vec::new();
         for (id, bytes) in &set.records {
-            batch.put_cf(records, id.0, bytes);
-            batch.put_cf(order, position.to_be_bytes(), id.0);
+            value.clear();
+            value.extend_from_slice(&id.0);
+            value.extend_from_slice(bytes);
+            batch.put_cf(log, position.to_be_bytes(), &value);
+            batch.put_cf(ids, id.0, position.to_be_bytes());
             position += 1;
         }
         let seqs = self.cf(CF_SEQS);
@@ -236,16 +255,33 @@ impl Store {
 
     /// A stored record's bytes (the encoded `SignedRecord`), as stored.
     pub fn record_bytes(&self, id: &RecordId) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get_cf(self.cf(CF_RECORDS), id.0)?)
+        let Some(position) = self.db.get_cf(self.cf(CF_IDS), id.0)? else {
+            return Ok(None);
+        };
+        let Some(mut value) = self.db.get_cf(self.cf(CF_LOG), &position)? else {
+            return Ok(None);
+        };
+        if value.get(..32) != Some(&id.0[..]) {
+            return Err(StoreError::Corrupt {
+                table: CF_LOG,
+                key: hex::encode(&position),
+                reason: format!("holds another record than {id}, which the id index names"),
+            });
+        }
+        value.drain(..32);
+        Ok(Some(value))
     }
 
-    /// How many records the store holds (a scan of the order index).
+    /// How many records the store holds (a scan of the log's keys).
     pub fn record_count(&self) -> Result<usize, StoreError> {
         let mut n = 0;
-        for item in self.db.iterator_cf(self.cf(CF_ORDER), IteratorMode::Start) {
-            item?;
+        let mut it = self.db.raw_iterator_cf(self.cf(CF_LOG));
+        it.seek_to_first();
+        while it.valid() {
             n += 1;
+            it.next();
         }
+        it.status()?;
         Ok(n)
     }
 
@@ -270,10 +306,15 @@ impl Store {
             .expect("column family opened with the store")
     }
 
-    /// Writes the schema version into a new store, refuses a store of another version.
+    /// Writes the schema version into a new store, rewrites a store of version 1,
+    /// refuses a store of another version.
     fn check_schema(&mut self) -> Result<(), StoreError> {
         let meta = self.cf(CF_META);
         match self.db.get_cf(meta, META_SCHEMA)? {
+            Some(v) if v.as_slice() == 1u32.to_be_bytes() => {
+                migrate::from_v1(self)?;
+                self.drop_old_tables()
+            }
             None => {
                 let mut batch = WriteBatch::default();
                 batch.put_cf(meta, META_SCHEMA, SCHEMA_VERSION.to_be_bytes());
@@ -287,7 +328,8 @@ impl Store {
                 })?;
                 let found = u32::from_be_bytes(found);
                 if found == SCHEMA_VERSION {
-                    Ok(())
+                    // A migration stopped after its last write leaves the old tables.
+                    self.drop_old_tables()
                 } else {
                     Err(StoreError::Schema {
                         found,
@@ -298,18 +340,28 @@ impl Store {
         }
     }
 
-    /// The last position used in the order index.
+    /// Drops the column families of an older layout, if any are left.
+    fn drop_old_tables(&mut self) -> Result<(), StoreError> {
+        for name in migrate::V1_TABLES {
+            if self.db.cf_handle(name).is_some() {
+                self.db.drop_cf(name)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The last position used in the log.
     fn last_position(&self) -> Result<Option<u64>, StoreError> {
         let Some(item) = self
             .db
-            .iterator_cf(self.cf(CF_ORDER), IteratorMode::End)
+            .iterator_cf(self.cf(CF_LOG), IteratorMode::End)
             .next()
         else {
             return Ok(None);
         };
         let (key, _) = item?;
         let position = <[u8; 8]>::try_from(key.as_ref()).map_err(|_| StoreError::Corrupt {
-            table: CF_ORDER,
+            table: CF_LOG,
             key: hex::encode(&key),
             reason: "position is not 8 bytes".into(),
         })?;

@@ -102,64 +102,146 @@ fn everything_written_comes_back_after_reopening_in_the_order_written() {
     assert_eq!(ledger.orphan_count(), 0);
 }
 
+/// Overwrites the log entry at `position`, as a failing disk or a stray writer would.
+fn put_log(store: &Store, position: u64, value: &[u8]) {
+    store
+        .db
+        .put_cf(store.cf(CF_LOG), position.to_be_bytes(), value)
+        .expect("put");
+}
+
 #[test]
 fn a_damaged_record_is_reported_and_skipped_while_the_rest_load() {
     let dir = tempfile::tempdir().expect("tempdir");
     let records = mints(&spec(), 6);
     let mut store = Store::open(dir.path(), &StoreOptions::creating()).expect("create");
     write_records(&mut store, &records);
-    // Straight into the table, as a failing disk or a stray writer would: another
-    // record's bytes under record 1's key, and garbage under record 4's.
-    let cf = store.cf(CF_RECORDS);
-    let other = records[2].to_signed().encode_to_vec();
-    store.db.put_cf(cf, records[1].id().0, other).expect("put");
-    store
-        .db
-        .put_cf(cf, records[4].id().0, b"\xff\xff not a record")
-        .expect("put");
+    // Another record's bytes beside record 1's id, and garbage beside record 4's.
+    let mut other = records[1].id().0.to_vec();
+    other.extend(records[2].to_signed().encode_to_vec());
+    put_log(&store, 1, &other);
+    let mut garbage = records[4].id().0.to_vec();
+    garbage.extend(b"\xff\xff not a record");
+    put_log(&store, 4, &garbage);
 
     let loaded = store.load().expect("load");
     let want: Vec<RecordId> = [0, 2, 3, 5].iter().map(|&i| records[i].id()).collect();
     assert_eq!(ids(&loaded.records), want);
-    let mut corrupt = loaded.corrupt.clone();
-    corrupt.sort_by(|a, b| a.key.cmp(&b.key));
-    let mut keys = vec![records[1].id().to_hex(), records[4].id().to_hex()];
-    keys.sort();
-    assert_eq!(
-        corrupt.iter().map(|c| c.key.clone()).collect::<Vec<_>>(),
-        keys
-    );
-    let hashes_elsewhere = loaded
-        .corrupt
-        .iter()
-        .find(|c| c.key == records[1].id().to_hex())
-        .expect("reported");
-    assert!(
-        hashes_elsewhere.reason.contains("not to its key"),
-        "{hashes_elsewhere:?}"
-    );
-    let garbage = loaded
-        .corrupt
-        .iter()
-        .find(|c| c.key == records[4].id().to_hex())
-        .expect("reported");
-    assert!(garbage.reason.contains("does not decode"), "{garbage:?}");
+    let reason = |i: usize| {
+        loaded
+            .corrupt
+            .iter()
+            .find(|c| c.key == records[i].id().to_hex())
+            .map(|c| c.reason.clone())
+            .expect("reported")
+    };
+    assert_eq!(loaded.corrupt.len(), 2);
+    assert!(reason(1).contains("not to its stored id"), "{}", reason(1));
+    assert!(reason(4).contains("does not decode"), "{}", reason(4));
 }
 
 #[test]
-fn a_record_lost_from_its_table_is_reported() {
+fn a_log_entry_too_short_for_an_id_is_reported_by_position() {
     let dir = tempfile::tempdir().expect("tempdir");
     let records = mints(&spec(), 3);
     let mut store = Store::open(dir.path(), &StoreOptions::creating()).expect("create");
     write_records(&mut store, &records);
-    store
-        .db
-        .delete_cf(store.cf(CF_RECORDS), records[1].id().0)
-        .expect("delete");
+    put_log(&store, 1, b"short");
     let loaded = store.load().expect("load");
     assert_eq!(ids(&loaded.records), vec![records[0].id(), records[2].id()]);
     assert_eq!(loaded.corrupt.len(), 1);
-    assert_eq!(loaded.corrupt[0].key, records[1].id().to_hex());
+    assert_eq!(loaded.corrupt[0].key, hex::encode(1u64.to_be_bytes()));
+    assert!(loaded.corrupt[0].reason.contains("no record id"));
+    // The id index still names the entry; what it finds there is reported, not served.
+    assert!(store.record_bytes(&records[1].id()).is_err());
+}
+
+#[test]
+fn replay_hands_every_record_over_in_chunks_in_the_order_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = spec();
+    let records = mints(&spec, 10);
+    let mut store = Store::open(dir.path(), &StoreOptions::creating()).expect("create");
+    for r in &records {
+        write_records(&mut store, std::slice::from_ref(r));
+    }
+    let mut seen = Vec::new();
+    let corrupt = store
+        .replay(|chunk| {
+            assert!(!chunk.is_empty() && chunk.len() <= load::REPLAY_CHUNK);
+            seen.extend(chunk);
+        })
+        .expect("replay");
+    assert!(corrupt.is_empty());
+    assert_eq!(ids(&seen), ids(&records));
+}
+
+/// Writes a store as schema version 1 laid it out: records by id, an order index.
+fn write_v1(dir: &std::path::Path, records: &[Record], order: &[Vec<u8>]) {
+    let options = StoreOptions::creating();
+    let cache = options.block_cache();
+    let names = ["records", "order", CF_SEQS, CF_META, CF_PEERS];
+    let db = DB::open_cf_descriptors(
+        &options.db_options(),
+        dir,
+        names.map(|n| options.cf_descriptor(n, &cache)),
+    )
+    .expect("open v1");
+    let cf = |n: &str| db.cf_handle(n).expect("cf");
+    db.put_cf(cf(CF_META), META_SCHEMA, 1u32.to_be_bytes())
+        .expect("schema");
+    db.put_cf(cf(CF_META), META_SPEC, spec().encode())
+        .expect("spec");
+    for r in records {
+        db.put_cf(cf("records"), r.id().0, r.to_signed().encode_to_vec())
+            .expect("record");
+    }
+    for (i, id) in order.iter().enumerate() {
+        db.put_cf(cf("order"), (i as u64).to_be_bytes(), id)
+            .expect("order");
+    }
+}
+
+#[test]
+fn a_store_of_schema_version_1_is_rewritten_on_open_and_keeps_every_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let records = mints(&spec(), 5);
+    // Version 1's order: a record written twice (its first place counts), an entry that
+    // is not an id, and an id whose record is gone; records[4] is never stored.
+    let id = |i: usize| records[i].id().0.to_vec();
+    let order = vec![id(0), id(1), id(0), b"junk".to_vec(), id(2), id(4), id(3)];
+    write_v1(dir.path(), &records[..4], &order);
+
+    let mut store = Store::open(dir.path(), &StoreOptions::default()).expect("migrates");
+    let loaded = store.load().expect("load");
+    assert!(loaded.corrupt.is_empty());
+    assert_eq!(
+        ids(&loaded.records),
+        vec![
+            records[0].id(),
+            records[1].id(),
+            records[2].id(),
+            records[3].id()
+        ]
+    );
+    assert_eq!(
+        store.record_bytes(&records[2].id()).expect("get"),
+        Some(records[2].to_signed().encode_to_vec())
+    );
+    assert_eq!(store.spec().expect("spec"), Some(spec()));
+    // Writing goes on after the rewritten records; version 1's tables are gone.
+    let more = mints(&spec(), 6);
+    write_records(&mut store, &more[5..]);
+    drop(store);
+    let tables = DB::list_cf(&rocksdb::Options::default(), dir.path()).expect("list");
+    assert!(
+        !tables.iter().any(|t| t == "records" || t == "order"),
+        "{tables:?}"
+    );
+    let store = Store::open(dir.path(), &StoreOptions::default()).expect("reopen");
+    let loaded = store.load().expect("load");
+    assert_eq!(loaded.records.len(), 5);
+    assert_eq!(loaded.records[4].id(), more[5].id());
 }
 
 #[test]
