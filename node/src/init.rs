@@ -109,18 +109,36 @@ pub fn init(data: &DataDir, passphrase: &str, options: &InitOptions) -> Result<I
         wallets.push((name.clone(), key.account().to_hex()));
         keys.push(key);
     }
-    create_private_dir(data.path())?;
     let identity = libp2p::identity::Keypair::ed25519_from_bytes(*keys[0].secret())
         .context("the LAN identity key")?;
-    Keystore::create(&data.keystore(), passphrase, &keys, options.kdf)?;
-    let mut store = Store::open(&data.store(), &StoreOptions::creating())?;
-    store.put_spec(&spec)?;
-    drop(store);
-    std::fs::write(data.spec(), spec.encode())
-        .with_context(|| format!("cannot write {}", data.spec().display()))?;
-    if !data.config().exists() {
-        std::fs::write(data.config(), Config::commented_default())
-            .with_context(|| format!("cannot write {}", data.config().display()))?;
+    let had_spec = data.spec().exists();
+    let had_config = data.config().exists();
+    let written = (|| -> Result<()> {
+        create_private_dir(data.path())?;
+        Keystore::create(&data.keystore(), passphrase, &keys, options.kdf)?;
+        let mut store = Store::open(&data.store(), &StoreOptions::creating())?;
+        store.put_spec(&spec)?;
+        drop(store);
+        std::fs::write(data.spec(), spec.encode())
+            .with_context(|| format!("cannot write {}", data.spec().display()))?;
+        if !had_config {
+            std::fs::write(data.config(), Config::commented_default())
+                .with_context(|| format!("cannot write {}", data.config().display()))?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = written {
+        // Take back what this run made, so that a second `init` is not told the
+        // directory already holds a node; what was there before stays.
+        let _ = std::fs::remove_file(data.keystore());
+        let _ = std::fs::remove_dir_all(data.store());
+        if !had_spec {
+            let _ = std::fs::remove_file(data.spec());
+        }
+        if !had_config {
+            let _ = std::fs::remove_file(data.config());
+        }
+        return Err(e);
     }
     Ok(InitReport {
         data: data.path().display().to_string(),
@@ -149,6 +167,38 @@ mod tests {
 
     fn fast() -> KdfParams {
         KdfParams::DISPOSABLE
+    }
+
+    fn create(name: &str) -> InitOptions {
+        InitOptions {
+            chain: ChainChoice::Create {
+                name: name.into(),
+                limits: Limits {
+                    max_single: 100,
+                    max_cumulative: 1_000,
+                    max_count: 10,
+                },
+            },
+            wallets: vec!["alice".into()],
+            kdf: fast(),
+        }
+    }
+
+    #[test]
+    fn an_init_that_fails_part_way_leaves_no_half_made_node() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let a = DataDir::new(root.path().join("a"));
+        // Something in the way of the spec file, found only after the keystore and the
+        // store were written.
+        std::fs::create_dir_all(a.spec()).expect("blocker");
+        let e = init(&a, "pass", &create("camp")).expect_err("cannot write the spec");
+        assert!(format!("{e:#}").contains("chain.spec"), "{e:#}");
+        assert!(!a.keystore().exists() && !a.store().exists());
+        assert!(!a.config().exists());
+        assert!(a.spec().is_dir(), "what was there before stays");
+        std::fs::remove_dir(a.spec()).expect("unblock");
+        init(&a, "pass", &create("camp")).expect("a second init goes through");
+        Keystore::open(&a.keystore(), "pass").expect("keys");
     }
 
     #[test]
