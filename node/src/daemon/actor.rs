@@ -254,9 +254,12 @@ impl Actor {
                 tracing::info!(link = "lan", %addr, "listening");
                 // Bounded: the config names a handful of addresses, each reported per
                 // interface it binds.
-                if lan.listening.len() < 64 {
+                if lan.listening.len() < 64 && !lan.listening.contains(&addr) {
                     lan.listening.push(addr);
                 }
+            }
+            Some(LanEvent::ListenEnded(addr)) => {
+                lan.listening.retain(|a| *a != addr);
             }
             Some(LanEvent::PeerUp { peer, addr, dialed }) => {
                 if dialed && !lan.saved.contains(&peer) && lan.saved.len() < MAX_SAVED_PEERS {

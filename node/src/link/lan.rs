@@ -105,6 +105,8 @@ impl LanConfig {
 pub enum LanEvent {
     /// The link listens on this address.
     Listening(Multiaddr),
+    /// The link no longer listens on this address (its interface went away).
+    ListenEnded(Multiaddr),
     /// A meshpay stream with this peer works: add it to the sync engine.
     PeerUp {
         /// The peer.

@@ -296,6 +296,17 @@ impl LanTask {
                 info!(link = "lan", %address, "listening");
                 self.backlog.push_back(LanEvent::Listening(address));
             }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                info!(link = "lan", %address, "no longer listening");
+                self.backlog.push_back(LanEvent::ListenEnded(address));
+            }
+            SwarmEvent::ListenerClosed {
+                addresses, reason, ..
+            } => {
+                warn!(link = "lan", ?reason, "a listener closed");
+                self.backlog
+                    .extend(addresses.into_iter().map(LanEvent::ListenEnded));
+            }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 connection_id,
