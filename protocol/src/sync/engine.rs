@@ -160,6 +160,8 @@ struct Peer {
     /// When the responder last heard from its initiator (it is dropped when idle).
     responder_active_at: u64,
     next_reconcile: u64,
+    /// When this node last started a reconciliation with the peer.
+    reconcile_started_at: Option<u64>,
     retries: u32,
 }
 
@@ -233,6 +235,7 @@ impl SyncEngine {
             return;
         }
         p.stats.sessions += 1;
+        p.reconcile_started_at = Some(now);
         p.next_reconcile = now + self.config.reconcile_every_ms;
         p.initiator = Some(Initiator::new(
             session,
@@ -309,8 +312,12 @@ impl SyncEngine {
                 Ok(None) => {
                     let p = self.peers.get_mut(&peer).expect("present");
                     p.stats.thin_misses += 1;
-                    let last_start = p.next_reconcile.saturating_sub(config.reconcile_every_ms);
-                    let soon = now.max(last_start + THIN_MISS_RECONCILE_GAP_MS);
+                    // Kept from the last session's real start, so a peer sending misses
+                    // cannot bring sessions closer together than the gap.
+                    let soon = match p.reconcile_started_at {
+                        Some(at) => now.max(at.saturating_add(THIN_MISS_RECONCILE_GAP_MS)),
+                        None => now,
+                    };
                     p.next_reconcile = p.next_reconcile.min(soon);
                     Ok(())
                 }

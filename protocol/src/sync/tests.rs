@@ -532,3 +532,53 @@ fn a_thin_push_that_cannot_be_expanded_brings_reconciliation_forward() {
         assert!(net.nodes[1].ledger.contains(&testkit::id(r)));
     }
 }
+
+#[test]
+fn a_peer_sending_thin_misses_cannot_bring_reconciliations_closer_than_the_gap() {
+    use prost::Message;
+    let mut w = testkit::World::new(2);
+    let spec = w.spec.clone();
+    let mut payer = w.wallet(1);
+    let mint = w.mint(payer.account(), 1_000);
+    w.apply(&mint);
+    let first = w.pay(&mut payer, testkit::acct(2), 10);
+    w.apply(&first);
+    let second = w.pay(&mut payer, testkit::acct(3), 20);
+    let config = SyncConfig {
+        reconcile_every_ms: 600_000,
+        ..SyncConfig::default()
+    };
+    let mut net = TestNet::new(&spec, 2, config, 5);
+    net.jitter_ms = 0;
+    net.connect(0, 1);
+    net.inject(0, vec![mint, first]);
+    net.converge(10_000);
+    // `second` stripped of its prev, with a prefix of no record node 1 holds.
+    let mut body = wire::RecordBody::decode(second.body.as_slice()).expect("body");
+    body.prev.clear();
+    let miss = super::message::encode(&super::message::message(
+        0,
+        0,
+        wire::sync_message::Body::Thin(wire::Thin {
+            body: body.encode_to_vec(),
+            signature: second.signature.clone(),
+            prev_prefix: 0xdead_beef,
+        }),
+    ));
+    let before = net.nodes[1].engine.stats(0).expect("peer").sessions;
+    let span = 30_000;
+    let start = net.now;
+    while net.now < start + span {
+        net.send_raw(0, 1, &miss);
+        net.run(200, 200);
+    }
+    let stats = net.nodes[1].engine.stats(0).expect("peer");
+    assert!(stats.thin_misses >= 100, "{} misses", stats.thin_misses);
+    let sessions = stats.sessions - before;
+    // One session may be due at once, then one per gap at most.
+    let most = span.div_ceil(5_000) + 1;
+    assert!(
+        (1..=most).contains(&sessions),
+        "{sessions} sessions in {span} ms of misses (at most {most})"
+    );
+}
