@@ -51,8 +51,10 @@ const MAX_DISCOVERED_PEERS: usize = 256;
 /// Most addresses kept per discovered peer.
 const MAX_ADDRS_PER_PEER: usize = 8;
 
-#[derive(NetworkBehaviour)]
+/// The version of the sync messages in the stream protocol's name.
+const SYNC_VERSION: u32 = 2;
 
+#[derive(NetworkBehaviour)]
 pub(super) struct Behaviour {
     blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     limits: connection_limits::Behaviour,
@@ -64,7 +66,10 @@ pub(super) struct Behaviour {
 
 /// The stream protocol of one network: peers of another chain fail to negotiate it.
 pub(crate) fn sync_protocol(chain: &ChainId) -> StreamProtocol {
-    StreamProtocol::try_from_owned(format!("/meshpay/sync/1/{}", chain.to_hex()))
+    // Version 2 added thin pushes, which a node of version 1 refuses as empty messages
+    // and counts against the sender: the two do not negotiate at all rather than strike
+    // each other.
+    StreamProtocol::try_from_owned(format!("/meshpay/sync/{SYNC_VERSION}/{}", chain.to_hex()))
         .expect("a protocol name starting with '/'")
 }
 
