@@ -21,8 +21,8 @@ pub(super) const V1_TABLES: [&str; 2] = [V1_RECORDS, V1_ORDER];
 const BATCH: usize = 8_192;
 
 /// Rewrites a version-1 store's records into the log and the id index, then marks the
-/// store version 2. Entries version 1 could not have replayed (an order entry that is
-/// not an id, an id whose record is gone) are left out and logged.
+/// store version 2. Order entries that name nothing (not an id, or an id whose record is
+/// gone) are left out and logged; records the order index misses are kept and logged.
 pub(super) fn from_v1(store: &Store) -> Result<(), StoreError> {
     let (Some(order), Some(records)) =
         (store.db.cf_handle(V1_ORDER), store.db.cf_handle(V1_RECORDS))
@@ -30,11 +30,8 @@ pub(super) fn from_v1(store: &Store) -> Result<(), StoreError> {
         // Version 1 always had both; without them there are no records to keep.
         return mark_v2(store);
     };
-    let (log, ids) = (store.cf(CF_LOG), store.cf(CF_IDS));
     let mut batch = WriteBatch::default();
     let mut position: u64 = 0;
-    let mut moved = 0usize;
-    let mut value = Vec::new();
     let mut seen = HashSet::new();
     for item in store.db.iterator_cf(order, IteratorMode::Start) {
         let (key, id) = item?;
@@ -50,23 +47,47 @@ pub(super) fn from_v1(store: &Store) -> Result<(), StoreError> {
             tracing::warn!(record = %hex::encode(&id), "version-1 order names a record that is not stored; left out");
             continue;
         };
-        value.clear();
-        value.extend_from_slice(&id);
-        value.extend_from_slice(&bytes);
-        batch.put_cf(log, position.to_be_bytes(), &value);
-        batch.put_cf(ids, &id, position.to_be_bytes());
-        position += 1;
-        moved += 1;
-        if moved.is_multiple_of(BATCH) {
-            store.db.write(std::mem::take(&mut batch))?;
+        append(store, &mut batch, &mut position, &id, &bytes)?;
+    }
+    let in_order = position;
+    // A record stored without its order entry was held all the same: it is kept, after
+    // the ordered ones (replay merges in any order).
+    for item in store.db.iterator_cf(records, IteratorMode::Start) {
+        let (id, bytes) = item?;
+        if id.len() != 32 || seen.contains(id.as_ref()) {
+            continue;
         }
+        tracing::warn!(record = %hex::encode(&id), "version-1 record missing from the order index; kept");
+        append(store, &mut batch, &mut position, &id, &bytes)?;
     }
     store.db.write(batch)?;
     tracing::info!(
-        records = moved,
+        records = position,
+        unordered = position - in_order,
         "store rewritten from schema version 1 to 2"
     );
     mark_v2(store)
+}
+
+/// Adds one record at `position` to the log and the id index, writing the batch out
+/// every `BATCH` records.
+fn append(
+    store: &Store,
+    batch: &mut WriteBatch,
+    position: &mut u64,
+    id: &[u8],
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    let mut value = Vec::with_capacity(id.len() + bytes.len());
+    value.extend_from_slice(id);
+    value.extend_from_slice(bytes);
+    batch.put_cf(store.cf(CF_LOG), position.to_be_bytes(), &value);
+    batch.put_cf(store.cf(CF_IDS), id, position.to_be_bytes());
+    *position += 1;
+    if position.is_multiple_of(BATCH as u64) {
+        store.db.write(std::mem::take(batch))?;
+    }
+    Ok(())
 }
 
 /// Sets the schema version to this code's, synced (which makes every earlier write of
