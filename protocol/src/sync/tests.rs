@@ -500,10 +500,13 @@ fn a_payment_whose_prev_the_peer_holds_travels_thin_and_arrives_whole() {
     assert_eq!(net.nodes[1].engine.stats(0).expect("peer").thin_misses, 0);
 }
 
-#[test]
-fn a_thin_push_that_cannot_be_expanded_brings_reconciliation_forward() {
-    let mut w = testkit::World::new(1);
-    let spec = w.spec.clone();
+/// A mint and two payments on it by one payer (not given to any node), and two engines
+/// joined by a link without jitter that reconcile only every ten minutes.
+fn a_mint_two_payments_and_a_pair(
+    world: u64,
+    seed: u64,
+) -> ([wire::SignedRecord; 3], TestNet, crate::ChainSpec) {
+    let mut w = testkit::World::new(world);
     let mut payer = w.wallet(1);
     let mint = w.mint(payer.account(), 1_000);
     w.apply(&mint);
@@ -514,9 +517,15 @@ fn a_thin_push_that_cannot_be_expanded_brings_reconciliation_forward() {
         reconcile_every_ms: 600_000,
         ..SyncConfig::default()
     };
-    let mut net = TestNet::new(&spec, 2, config, 4);
+    let mut net = TestNet::new(&w.spec, 2, config, seed);
     net.jitter_ms = 0;
     net.connect(0, 1);
+    ([mint, first, second], net, w.spec.clone())
+}
+
+#[test]
+fn a_thin_push_that_cannot_be_expanded_brings_reconciliation_forward() {
+    let ([mint, first, second], mut net, spec) = a_mint_two_payments_and_a_pair(1, 4);
     net.run(0, 5_000);
     // Node 0 believes node 1 holds `first` (node 1 sent it), but node 1 lost it.
     net.inject(1, vec![mint.clone(), first.clone()]);
@@ -536,21 +545,7 @@ fn a_thin_push_that_cannot_be_expanded_brings_reconciliation_forward() {
 #[test]
 fn a_peer_sending_thin_misses_cannot_bring_reconciliations_closer_than_the_gap() {
     use prost::Message;
-    let mut w = testkit::World::new(2);
-    let spec = w.spec.clone();
-    let mut payer = w.wallet(1);
-    let mint = w.mint(payer.account(), 1_000);
-    w.apply(&mint);
-    let first = w.pay(&mut payer, testkit::acct(2), 10);
-    w.apply(&first);
-    let second = w.pay(&mut payer, testkit::acct(3), 20);
-    let config = SyncConfig {
-        reconcile_every_ms: 600_000,
-        ..SyncConfig::default()
-    };
-    let mut net = TestNet::new(&spec, 2, config, 5);
-    net.jitter_ms = 0;
-    net.connect(0, 1);
+    let ([mint, first, second], mut net, _) = a_mint_two_payments_and_a_pair(2, 5);
     net.inject(0, vec![mint, first]);
     net.converge(10_000);
     // `second` stripped of its prev, with a prefix of no record node 1 holds.
