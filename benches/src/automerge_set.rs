@@ -298,11 +298,23 @@ impl AutomergeSet {
     }
 }
 
+impl AutomergeSet {
+    /// Whether the id is present.
+    pub fn contains(&self, id: &RecordId) -> bool {
+        self.index.contains_key(id)
+    }
+
+    /// The record with this id.
+    pub fn get(&self, id: &RecordId) -> Option<Arc<Record>> {
+        self.index.get(id).cloned()
+    }
+}
+
 impl RecordSet for AutomergeSet {
-    fn insert(&mut self, record: Arc<Record>) -> bool {
+    fn insert(&mut self, record: Arc<Record>) {
         let id = record.id();
         if self.index.contains_key(&id) {
-            return false;
+            return;
         }
         if self.awaited.contains(&id) {
             self.deferred.push(id);
@@ -310,15 +322,6 @@ impl RecordSet for AutomergeSet {
             self.put(&record);
         }
         self.index.insert(id, record);
-        true
-    }
-
-    fn contains(&self, id: &RecordId) -> bool {
-        self.index.contains_key(id)
-    }
-
-    fn get(&self, id: &RecordId) -> Option<Arc<Record>> {
-        self.index.get(id).cloned()
     }
 
     fn len(&self) -> usize {

@@ -4,8 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::arena::{Ix, Records};
 use super::seqmap::SeqMap;
-use super::{Entry, Parent, Status, VoidReason};
+use super::{Parent, Status, VoidReason};
 use crate::chain::ChainSpec;
 use crate::id::{AccountId, RecordId};
 use crate::maps::{Ids, Map};
@@ -40,8 +41,11 @@ pub struct Totals {
 }
 
 /// What the ledger keeps per account.
-#[derive(Default)]
 pub struct Account {
+    /// The account's key.
+    pub key: AccountId,
+    /// Whether it is an issuer (its records never form a walked chain).
+    pub issuer: bool,
     /// Records signed by this account, by seq.
     pub by_seq: SeqMap<Ids>,
     /// Issuer checkpoints of this account.
@@ -56,6 +60,8 @@ pub struct Account {
     /// Records above this seq are revoked.
     pub revoke_bound: Option<u64>,
     pub totals: Totals,
+    /// Payments to it (transfers and mints) in the set.
+    pub received: Vec<Ix>,
 }
 
 /// The result of walking an account from scratch.
@@ -67,7 +73,7 @@ pub struct Walk {
     pub statuses: Vec<(RecordId, Status)>,
 }
 
-fn checkpoint_of<'a>(entries: &'a Map<RecordId, Entry>, id: &RecordId) -> &'a Checkpoint {
+fn checkpoint_of<'a>(entries: &'a Records, id: &RecordId) -> &'a Checkpoint {
     entries[id]
         .record
         .body()
@@ -76,8 +82,25 @@ fn checkpoint_of<'a>(entries: &'a Map<RecordId, Entry>, id: &RecordId) -> &'a Ch
 }
 
 impl Account {
+    /// An account the ledger has just met.
+    pub fn new(key: AccountId, issuer: bool) -> Self {
+        Account {
+            key,
+            issuer,
+            by_seq: SeqMap::default(),
+            checkpoints: Vec::new(),
+            revokes: Vec::new(),
+            chain: SeqMap::default(),
+            frontier: Frontier::default(),
+            governing: None,
+            revoke_bound: None,
+            totals: Totals::default(),
+            received: Vec::new(),
+        }
+    }
+
     /// The revocation bound for a given governing checkpoint.
-    fn bound(&self, entries: &Map<RecordId, Entry>, governing_seq: u64) -> Option<u64> {
+    fn bound(&self, entries: &Records, governing_seq: u64) -> Option<u64> {
         self.revokes
             .iter()
             .filter_map(|r| match &entries[r].record.body().kind {
@@ -89,7 +112,7 @@ impl Account {
     }
 
     /// Derives the account's chain and every record's status from the set alone.
-    pub fn walk(&self, me: AccountId, spec: &ChainSpec, entries: &Map<RecordId, Entry>) -> Walk {
+    pub fn walk(&self, me: AccountId, spec: &ChainSpec, entries: &Records) -> Walk {
         let governing = self.governing(me, spec, entries);
         let g = governing.map(|g| checkpoint_of(entries, &g));
         let revoke_bound = self.bound(entries, g.map_or(0, |c| c.at_seq));
@@ -188,7 +211,7 @@ impl Account {
         }
         if let Some(bound) = revoke_bound {
             for (id, s) in statuses.iter_mut() {
-                if entries[id].record.seq() > bound {
+                if entries[&*id].seq > bound {
                     *s = Status::Void(VoidReason::Revoked);
                 }
             }
@@ -204,12 +227,7 @@ impl Account {
 
     /// The governing checkpoint: the effective one with the highest `at_seq`; ties go
     /// to the lowest issuer index, then the issuer's later seq, then the lowest id.
-    fn governing(
-        &self,
-        me: AccountId,
-        spec: &ChainSpec,
-        entries: &Map<RecordId, Entry>,
-    ) -> Option<RecordId> {
+    fn governing(&self, me: AccountId, spec: &ChainSpec, entries: &Records) -> Option<RecordId> {
         let effective = self.effective(me, entries);
         self.checkpoints
             .iter()
@@ -231,7 +249,7 @@ impl Account {
     /// Which checkpoints are effective: previous effective or empty, head (where known)
     /// the account's transfer at `at_seq` with at least the settled balance, and head
     /// descending from the previous checkpoint's head (where both are known).
-    fn effective(&self, me: AccountId, entries: &Map<RecordId, Entry>) -> Map<RecordId, bool> {
+    fn effective(&self, me: AccountId, entries: &Records) -> Map<RecordId, bool> {
         let mut memo: Map<RecordId, bool> = Map::default();
         for &start in &self.checkpoints {
             let mut stack = vec![start];
@@ -261,7 +279,7 @@ impl Account {
 
 /// Where the head is in the set: it is the account's transfer at `at_seq`, and the
 /// settled balance is not above the head's.
-fn head_fits(me: AccountId, c: &Checkpoint, entries: &Map<RecordId, Entry>) -> bool {
+fn head_fits(me: AccountId, c: &Checkpoint, entries: &Records) -> bool {
     let Some(h) = entries.get(&c.head) else {
         return true;
     };
@@ -274,7 +292,7 @@ fn head_fits(me: AccountId, c: &Checkpoint, entries: &Map<RecordId, Entry>) -> b
 
 /// Where both heads are in the set: `c`'s head descends from `p`'s. Undetermined (a
 /// record on the way is missing) counts as descending: nothing in the set refutes it.
-fn descends(me: AccountId, c: &Checkpoint, p: &Checkpoint, entries: &Map<RecordId, Entry>) -> bool {
+fn descends(me: AccountId, c: &Checkpoint, p: &Checkpoint, entries: &Records) -> bool {
     if !entries.contains_key(&c.head) || !entries.contains_key(&p.head) {
         return true;
     }

@@ -105,7 +105,10 @@ impl<S: RecordSet> Ledger<S> {
     }
 
     fn conflict_at(&self, account: AccountId, seq: u64) -> Conflict {
-        let mut records = self.accounts[&account]
+        let mut records = self
+            .accounts
+            .get(&account)
+            .expect("a fork's account is known")
             .by_seq
             .get(seq)
             .map_or_else(Vec::new, |ids| ids.to_vec());

@@ -21,7 +21,7 @@ pub struct ConservationError {
 impl<S: RecordSet> Ledger<S> {
     /// Whether every checkpoint's head is in the set (the invariant applies then).
     pub fn holds_checkpoint_heads(&self) -> bool {
-        self.accounts.values().all(|a| {
+        self.accounts.iter().all(|a| {
             a.checkpoints.iter().all(|c| {
                 self.entries[c]
                     .record
@@ -36,12 +36,12 @@ impl<S: RecordSet> Ledger<S> {
     pub fn check_conservation(&self) -> Result<(), ConservationError> {
         let mut held: i128 = 0;
         let mut minted: i128 = 0;
-        for (a, acct) in &self.accounts {
-            if !self.spec.is_issuer(a) {
+        for acct in self.accounts.iter() {
+            if !acct.issuer {
                 held += acct.totals.stated - acct.totals.shortfall;
             }
         }
-        for e in self.entries.values() {
+        for e in self.entries.iter() {
             let body = e.record.body();
             if let Some((_, amount)) = body.payment() {
                 if e.status == Some(Status::Canonical) && e.canonical_claimers == 0 {
@@ -52,7 +52,7 @@ impl<S: RecordSet> Ledger<S> {
                 }
             }
         }
-        for acct in self.accounts.values() {
+        for acct in self.accounts.iter() {
             let Some(g) = acct.governing else { continue };
             let Some(c) = self.entries[&g].record.body().checkpoint() else {
                 continue;
@@ -60,9 +60,10 @@ impl<S: RecordSet> Ledger<S> {
             let at_head: i128 = acct
                 .chain
                 .range(..=c.at_seq)
-                .filter(|(_, id)| self.status(id) == Some(Status::Canonical))
-                .map(|(_, id)| {
-                    let (s, f) = self.effect(*id);
+                .filter_map(|(_, id)| self.entries.ix(id))
+                .filter(|ix| self.entries[*ix].status == Some(Status::Canonical))
+                .map(|ix| {
+                    let (s, f) = self.effect(ix);
                     s - f
                 })
                 .sum();

@@ -16,9 +16,9 @@ impl<S: RecordSet> Ledger<S> {
             h.update(&[code]);
         }
         let mut accounts: Vec<_> = self.accounts.iter().collect();
-        accounts.sort_unstable_by_key(|(k, _)| **k);
-        for (account, a) in accounts {
-            h.update(&account.0);
+        accounts.sort_unstable_by_key(|a| a.key);
+        for a in accounts {
+            h.update(&a.key.0);
             let t = a.totals;
             for v in [t.stated, t.shortfall, t.incoming, t.debt] {
                 h.update(&v.to_le_bytes());

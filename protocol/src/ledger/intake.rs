@@ -3,10 +3,10 @@
 //! record's dependencies are in the set and looks only at its own ancestry, so every
 //! node reaches the same verdict.
 
-use super::{Entry, Parent, Window};
+use super::arena::{Accounts, Ix, Records};
+use super::{Parent, Window};
 use crate::chain::ChainSpec;
 use crate::id::RecordId;
-use crate::maps::{Map, set_with_capacity};
 use crate::record::{Body, Kind, MAX_SEQ};
 use crate::reject::Reject;
 
@@ -108,6 +108,8 @@ pub fn dependencies(body: &Body) -> impl DoubleEndedIterator<Item = &RecordId> {
 pub struct Admitted {
     /// For a transfer: the signer's record at seq-1 (through a checkpoint, its head).
     pub parent: Option<Parent>,
+    /// For a transfer: its `prev` when that is a transfer (the window goes on).
+    pub prev_in_window: Option<Ix>,
     /// For a transfer: what its window since the last checkpoint holds, itself included.
     pub window: Window,
 }
@@ -117,16 +119,19 @@ pub struct Rules<'a> {
     /// The network's genesis spec.
     pub spec: &'a ChainSpec,
     /// The records in the set.
-    pub entries: &'a Map<RecordId, Entry>,
+    pub entries: &'a Records,
+    /// The accounts the ledger knows.
+    pub accounts: &'a Accounts,
 }
 
 /// Step 2: the chain rules, evaluated on the record's own ancestry (all in the set).
-pub fn check_rules(body: &Body, rules: &Rules<'_>) -> Result<Admitted, Reject> {
+/// `deps` holds the numbers of [`dependencies`], in that order.
+pub fn check_rules(body: &Body, deps: &[Ix], rules: &Rules<'_>) -> Result<Admitted, Reject> {
     match &body.kind {
-        Kind::Transfer(t) => check_transfer(body, t, rules),
+        Kind::Transfer(t) => check_transfer(body, t, deps, rules),
         Kind::Checkpoint(c) => {
-            if let Some(prev) = c.previous {
-                let p = rules.entries.get(&prev).expect("dependency in set");
+            if c.previous.is_some() {
+                let p = &rules.entries[deps[0]];
                 let ok = match p.record.body().checkpoint() {
                     Some(pc) => pc.account == c.account && pc.at_seq <= c.at_seq,
                     None => false,
@@ -146,6 +151,7 @@ pub fn check_rules(body: &Body, rules: &Rules<'_>) -> Result<Admitted, Reject> {
 fn no_chain() -> Admitted {
     Admitted {
         parent: None,
+        prev_in_window: None,
         window: Window::default(),
     }
 }
@@ -153,48 +159,63 @@ fn no_chain() -> Admitted {
 fn check_transfer(
     body: &Body,
     t: &crate::record::Transfer,
+    deps: &[Ix],
     rules: &Rules<'_>,
 ) -> Result<Admitted, Reject> {
-    let Rules { spec, entries } = *rules;
+    let Rules {
+        spec,
+        entries,
+        accounts,
+    } = *rules;
     let me = body.signer;
     // Rule 1: prev, and the state the chain continues from. Seqs are bounded at step 1;
     // the comparisons are checked anyway, so the rule stands on its own.
     let follows = |seq: u64| seq.checked_add(1) == Some(body.seq);
-    let (parent, prev_balance, window) = match body.prev {
-        None => (Parent::Genesis, 0, Window::starting_at(body.seq)),
+    let (claims, parent, prev_in_window, prev_balance, window) = match body.prev {
+        None => (
+            deps,
+            Parent::Genesis,
+            None,
+            0,
+            Window::starting_at(body.seq),
+        ),
         Some(prev) => {
-            let p = entries.get(&prev).expect("dependency in set");
+            let p = &entries[deps[0]];
             let pb = p.record.body();
-            match &pb.kind {
+            let (parent, prev_in_window, balance, window) = match &pb.kind {
                 Kind::Transfer(pt) if pb.signer == me && follows(pb.seq) => {
-                    (Parent::Record(prev), pt.balance, p.window)
+                    (Parent::Record(prev), Some(deps[0]), pt.balance, p.window)
                 }
                 Kind::Checkpoint(c) if c.account == me && follows(c.at_seq) => (
                     Parent::Record(c.head),
+                    None,
                     c.balance,
                     Window::starting_at(body.seq),
                 ),
                 _ => return Err(Reject::BadPrev),
-            }
+            };
+            (&deps[1..], parent, prev_in_window, balance, window)
         }
     };
 
     // Rule 2: claims name payments to the signer, none twice since the last checkpoint.
-    let mut seen = set_with_capacity(t.claims.len());
+    // Only a payment already made to the signer can be claimed, so an account the ledger
+    // has not met has nothing to claim.
+    let me_acct = accounts.acct(&me);
     let mut claimed: u64 = 0;
-    for c in &t.claims {
-        if !seen.insert(*c) {
-            return Err(Reject::DoubleClaim { id: *c });
+    for (k, (&c, id)) in claims.iter().zip(&t.claims).enumerate() {
+        // At most `MAX_CLAIMS` claims: a scan beats hashing them.
+        if claims[..k].contains(&c) {
+            return Err(Reject::DoubleClaim { id: *id });
         }
-        let x = entries.get(c).expect("dependency in set");
-        let amount = match &x.record.body().kind {
-            Kind::Transfer(xt) if xt.to == Some(me) => xt.amount,
-            Kind::Mint(m) if m.to == me => m.amount,
-            _ => return Err(Reject::ClaimNotPayable { id: *c }),
+        let x = &entries[c];
+        let amount = match x.payment {
+            Some((to, amount)) if Some(to) == me_acct => amount,
+            _ => return Err(Reject::ClaimNotPayable { id: *id }),
         };
-        for y in &x.claimers {
-            if in_window_ancestry(*y, parent, window.start, entries) {
-                return Err(Reject::DoubleClaim { id: *c });
+        for &y in &x.claimers {
+            if in_window_ancestry(y, prev_in_window, window.start, entries) {
+                return Err(Reject::DoubleClaim { id: *id });
             }
         }
         claimed = claimed.checked_add(amount).ok_or(Reject::Overflow)?;
@@ -240,6 +261,7 @@ fn check_transfer(
     }
     Ok(Admitted {
         parent: Some(parent),
+        prev_in_window,
         window: Window {
             start: window.start,
             sent,
@@ -248,34 +270,24 @@ fn check_transfer(
     })
 }
 
-/// Whether `y` lies on the ancestry that ends at `parent`, within the window that
-/// starts at seq `start` (the window never crosses a checkpoint, so every step is a
-/// transfer of the same account, all in the set).
-fn in_window_ancestry(
-    y: RecordId,
-    parent: Parent,
-    start: u64,
-    entries: &Map<RecordId, Entry>,
-) -> bool {
-    let Some(ye) = entries.get(&y) else {
-        return false;
-    };
-    let y_seq = ye.record.seq();
+/// Whether `y` lies on the window's ancestry that ends at `last` (the new record's
+/// previous transfer), within the window that starts at seq `start`. The window never
+/// crosses a checkpoint, so every step is a transfer of the same account, in the set.
+fn in_window_ancestry(y: Ix, last: Option<Ix>, start: u64, entries: &Records) -> bool {
+    let y_seq = entries[y].seq;
     if y_seq < start {
         return false;
     }
-    let mut cur = parent;
-    while let Parent::Record(id) = cur {
-        if id == y {
+    let mut cur = last;
+    while let Some(x) = cur {
+        if x == y {
             return true;
         }
-        let Some(e) = entries.get(&id) else {
-            return false;
-        };
-        if e.record.seq() <= y_seq || e.record.seq() <= start {
+        let e = &entries[x];
+        if e.seq <= y_seq || e.seq <= start {
             return false;
         }
-        cur = e.parent.unwrap_or(Parent::Genesis);
+        cur = e.prev_in_window;
     }
     false
 }

@@ -230,25 +230,30 @@ fn scramble(records: &[wire::SignedRecord], s: &Scramble) -> Vec<Vec<wire::Signe
 impl<S: RecordSet> Ledger<S> {
     /// Forgets every derived fact and derives them again with full walks.
     fn recompute_from_scratch(&mut self) {
-        for e in self.entries.values_mut() {
+        for e in self.entries.iter_mut() {
             e.status = None;
             e.canonical_claimers = 0;
         }
-        let accounts: Vec<AccountId> = self.accounts.keys().copied().collect();
-        for a in self.accounts.values_mut() {
+        let accounts: Vec<AccountId> = self.accounts.iter().map(|a| a.key).collect();
+        for a in self.accounts.iter_mut() {
             let keep = (
                 std::mem::take(&mut a.by_seq),
                 std::mem::take(&mut a.checkpoints),
                 std::mem::take(&mut a.revokes),
+                std::mem::take(&mut a.received),
             );
-            *a = account::Account::default();
-            (a.by_seq, a.checkpoints, a.revokes) = keep;
+            *a = account::Account::new(a.key, a.issuer);
+            (a.by_seq, a.checkpoints, a.revokes, a.received) = keep;
         }
-        let mut ids: Vec<RecordId> = self.entries.keys().copied().collect();
+        let mut ids: Vec<(RecordId, arena::Ix)> = self
+            .entries
+            .numbers()
+            .map(|ix| (self.entries[ix].id, ix))
+            .collect();
         ids.sort();
-        for id in ids {
-            if self.spec.is_issuer(&self.entries[&id].record.signer()) {
-                self.set_status(id, Status::Canonical);
+        for (_, ix) in ids {
+            if self.accounts[self.entries[ix].signer].issuer {
+                self.set_status(ix, Status::Canonical);
             }
         }
         for a in &accounts {
@@ -264,7 +269,7 @@ impl<S: RecordSet> Ledger<S> {
     /// Every place where one signer has several records, found by brute force.
     fn forks_by_brute_force(&self) -> Vec<(AccountId, u64)> {
         let mut n: HashMap<(AccountId, u64), usize> = HashMap::new();
-        for e in self.entries.values() {
+        for e in self.entries.iter() {
             *n.entry((e.record.signer(), e.record.seq())).or_default() += 1;
         }
         let mut f: Vec<_> = n
@@ -285,7 +290,7 @@ type Snapshot = (
 );
 
 fn snapshot<S: RecordSet>(l: &Ledger<S>) -> Snapshot {
-    let mut statuses: Vec<_> = l.entries.iter().map(|(id, e)| (*id, e.status)).collect();
+    let mut statuses: Vec<_> = l.entries.iter().map(|e| (e.id, e.status)).collect();
     statuses.sort();
     (l.accounts(), statuses, l.conflicts())
 }
@@ -302,15 +307,11 @@ mod tests {
     }
 
     impl RecordSet for LossySet {
-        fn insert(&mut self, record: Arc<Record>) -> bool {
+        fn insert(&mut self, record: Arc<Record>) {
             self.seen += 1;
-            self.seen % 3 == 0 || self.inner.insert(record)
-        }
-        fn contains(&self, id: &RecordId) -> bool {
-            self.inner.contains(id)
-        }
-        fn get(&self, id: &RecordId) -> Option<Arc<Record>> {
-            self.inner.get(id)
+            if self.seen % 3 != 0 {
+                self.inner.insert(record);
+            }
         }
         fn len(&self) -> usize {
             self.inner.len()

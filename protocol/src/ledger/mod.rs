@@ -4,6 +4,7 @@
 //! and is kept up to date incrementally.
 
 mod account;
+mod arena;
 mod conflict;
 mod conservation;
 mod digest;
@@ -46,12 +47,12 @@ pub use view::{AccountView, Lookup, Tip};
 
 use crate::chain::{ChainId, ChainSpec, SpecError};
 use crate::id::{AccountId, RecordId};
-use crate::maps::{Ids, Map, set_with_capacity};
+use crate::maps::{Map, set_with_capacity};
 use crate::record::verify::Verifier;
 use crate::record::{self, Kind, Record};
 use crate::reject::Reject;
 use crate::wire;
-use account::Account;
+use arena::{Accounts, Entry, Ix, Ixs, Records};
 use orphans::OrphanPool;
 use refused::RefusedCache;
 
@@ -107,34 +108,17 @@ impl Window {
     }
 }
 
-/// A record in the set and what is derived about it.
-pub(crate) struct Entry {
-    pub record: Arc<Record>,
-    /// `None` only between entering and the end of the operation.
-    pub status: Option<Status>,
-    pub parent: Option<Parent>,
-    pub window: Window,
-    /// Canonical records that claim this one.
-    pub canonical_claimers: u32,
-    /// Records in the set that claim this one. Kept here rather than in a map of its
-    /// own: whoever asks about a record's claimers has just looked the record up.
-    pub claimers: Ids,
-}
-
 /// The ledger: record set plus derived state.
 pub struct Ledger<S: RecordSet = NativeSet> {
     spec: ChainSpec,
     chain_id: ChainId,
     verifier: Verifier,
     set: S,
-    entries: Map<RecordId, Entry>,
-    /// Accounts by key; hashed, because intake looks several up per record (the digest
-    /// and the views sort the keys).
-    accounts: Map<AccountId, Account>,
+    entries: Records,
+    /// Accounts by number; the digest and the views sort them by key.
+    accounts: Accounts,
     /// head id -> checkpoints naming it.
     heads: Map<RecordId, Vec<RecordId>>,
-    /// Received payments (transfers and mints) by recipient.
-    received: Map<AccountId, Vec<RecordId>>,
     /// (account, seq) holding more than one record.
     forks: BTreeSet<(AccountId, u64)>,
     orphans: OrphanPool,
@@ -142,7 +126,7 @@ pub struct Ledger<S: RecordSet = NativeSet> {
     /// A rule switched off on purpose (only with the `fault-injection` feature).
     fault: Option<fault::Fault>,
     // Work of the operation under way.
-    pending: Vec<RecordId>,
+    pending: Vec<Ix>,
     dirty: BTreeSet<AccountId>,
     balance_dirty: BTreeSet<AccountId>,
     changes: Changes,
@@ -165,10 +149,9 @@ impl<S: RecordSet> Ledger<S> {
             spec,
             chain_id,
             set,
-            entries: Map::default(),
-            accounts: Map::default(),
+            entries: Records::default(),
+            accounts: Accounts::default(),
             heads: Map::default(),
-            received: Map::default(),
             forks: BTreeSet::new(),
             orphans: OrphanPool::new(config.max_orphans),
             refused: RefusedCache::new(config.max_refused),
@@ -352,10 +335,15 @@ impl<S: RecordSet> Ledger<S> {
                 self.refuse(id, Reject::DependsOnRefused { id: *bad });
                 continue;
             }
-            let mut missing: Vec<RecordId> = intake::dependencies(r.body())
-                .filter(|d| !self.entries.contains_key(d))
-                .copied()
-                .collect();
+            // Each dependency is looked up once, here; from now on it is a number.
+            let mut deps = Ixs::new();
+            let mut missing = Vec::new();
+            for d in intake::dependencies(r.body()) {
+                match self.entries.ix(d) {
+                    Some(x) => deps.push(x),
+                    None => missing.push(*d),
+                }
+            }
             if !missing.is_empty() {
                 missing.sort();
                 missing.dedup();
@@ -370,11 +358,12 @@ impl<S: RecordSet> Ledger<S> {
             let rules = intake::Rules {
                 spec: &self.spec,
                 entries: &self.entries,
+                accounts: &self.accounts,
             };
-            match intake::check_rules(r.body(), &rules) {
+            match intake::check_rules(r.body(), &deps, &rules) {
                 Err(e) => self.refuse(id, e),
                 Ok(admitted) => {
-                    self.enter(r, admitted);
+                    self.enter(r, admitted, deps);
                     // Settled now, while the record and its neighbours are in cache: a
                     // pass over a large batch's records at the end would miss on each.
                     // The derived state is a function of the set, so when does not matter.
@@ -418,68 +407,74 @@ impl<S: RecordSet> Ledger<S> {
         }
     }
 
+    /// The number of an account, met now if it was not before.
+    fn intern(&mut self, key: AccountId) -> arena::Acct {
+        let issuer = self.spec.is_issuer(&key);
+        self.accounts.intern(key, issuer)
+    }
+
     /// Adds an admitted record to the set and its indexes; the caller settles its status
-    /// (`settle_entered`).
-    fn enter(&mut self, record: Arc<Record>, admitted: intake::Admitted) {
+    /// (`settle_entered`). `deps` holds the numbers of its dependencies, in order.
+    fn enter(&mut self, record: Arc<Record>, admitted: intake::Admitted, deps: Ixs) {
         let id = record.id();
         self.set.insert(record.clone());
         let body = record.body();
-        let owner = body.signer;
-        let at_seq = self
-            .accounts
-            .entry(owner)
-            .or_default()
-            .by_seq
-            .get_or_default(body.seq);
-        at_seq.push(id);
-        if at_seq.len() == 2 {
-            self.forks.insert((owner, body.seq));
-            self.changes.conflicts.push((owner, body.seq));
-        }
+        let (owner, seq) = (body.signer, body.seq);
+        let signer = self.intern(owner);
+        let mut payment = None;
+        let mut claims = Ixs::new();
         match &body.kind {
             Kind::Transfer(t) => {
-                for c in &t.claims {
-                    self.entries
-                        .get_mut(c)
-                        .expect("claims are in the set")
-                        .claimers
-                        .push(id);
-                }
+                // A transfer's dependencies are its `prev` (when it has one), then its
+                // claims.
+                claims.extend_from_slice(&deps[usize::from(body.prev.is_some())..]);
                 if let Some(to) = t.to {
-                    self.accounts.entry(to).or_default();
-                    self.received.entry(to).or_default().push(id);
+                    payment = Some((self.intern(to), t.amount));
                 }
             }
-            Kind::Mint(m) => {
-                self.accounts.entry(m.to).or_default();
-                self.received.entry(m.to).or_default().push(id);
-            }
+            Kind::Mint(m) => payment = Some((self.intern(m.to), m.amount)),
             Kind::Checkpoint(c) => {
-                self.accounts
-                    .entry(c.account)
-                    .or_default()
-                    .checkpoints
-                    .push(id);
+                let a = self.intern(c.account);
+                self.accounts[a].checkpoints.push(id);
                 self.heads.entry(c.head).or_default().push(id);
                 self.dirty.insert(c.account);
             }
             Kind::Revoke(r) => {
-                self.accounts.entry(r.account).or_default().revokes.push(id);
+                let a = self.intern(r.account);
+                self.accounts[a].revokes.push(id);
                 self.dirty.insert(r.account);
             }
         }
-        self.entries.insert(
+        let transfer = matches!(body.kind, Kind::Transfer(_));
+        let ix = self.entries.push(Entry {
             id,
-            Entry {
-                record,
-                status: None,
-                parent: admitted.parent,
-                window: admitted.window,
-                canonical_claimers: 0,
-                claimers: Ids::new(),
-            },
-        );
-        self.pending.push(id);
+            signer,
+            seq,
+            payment,
+            transfer,
+            status: None,
+            parent: admitted.parent,
+            prev_in_window: admitted.prev_in_window,
+            window: admitted.window,
+            canonical_claimers: 0,
+            claims,
+            claimers: Ixs::new(),
+            record,
+        });
+        for k in 0..self.entries[ix].claims.len() {
+            let c = self.entries[ix].claims[k];
+            self.entries[c].claimers.push(ix);
+        }
+        if let Some((to, _)) = payment {
+            self.accounts[to].received.push(ix);
+        }
+        let at_seq = self.accounts[signer].by_seq.get_or_default(seq);
+        at_seq.push(id);
+        if at_seq.len() == 2 {
+            self.forks.insert((owner, seq));
+            self.changes.conflicts.push((owner, seq));
+        }
+        self.pending.push(ix);
         self.changes.added.push(id);
     }
 }

@@ -1,20 +1,17 @@
-//! The record set behind the ledger: a grow-only set of valid records keyed by id. A
-//! small trait, so the native set and an Automerge-backed one can be measured side by side.
+//! The record set behind the ledger: a grow-only set of valid records keyed by id, as
+//! the sync engine lists it (in id order) or a document holds it. The ledger keeps the
+//! records themselves and answers lookups by id; a small trait, so the native set and an
+//! Automerge-backed one can be measured side by side.
 
 use std::sync::{Arc, Mutex};
 
 use crate::id::RecordId;
-use crate::maps::Map;
 use crate::record::Record;
 
 /// A grow-only set of records, iterable in id order.
 pub trait RecordSet {
-    /// Adds a record; `false` if its id was already present (the first one stays).
-    fn insert(&mut self, record: Arc<Record>) -> bool;
-    /// Whether the id is present.
-    fn contains(&self, id: &RecordId) -> bool;
-    /// The record with this id.
-    fn get(&self, id: &RecordId) -> Option<Arc<Record>>;
+    /// Adds a record the set does not hold yet (the ledger inserts each id once).
+    fn insert(&mut self, record: Arc<Record>);
     /// How many records.
     fn len(&self) -> usize;
     /// Whether the set is empty.
@@ -25,12 +22,13 @@ pub trait RecordSet {
     fn ids(&self) -> Box<dyn Iterator<Item = RecordId> + '_>;
 }
 
-/// The native set: records in a hash map, and their ids in ascending order, sorted when
-/// asked for. Ids arriving between two listings wait unsorted and are merged in at the
-/// next one, so an insert costs a hash-map insert rather than an ordered-tree descent.
+/// The native set: the ids in ascending order, sorted when asked for (the records
+/// themselves are in the ledger's arena). Ids arriving between two listings wait
+/// unsorted and are merged in at the next one, so an insert is a push rather than an
+/// ordered-tree descent.
 #[derive(Default)]
 pub struct NativeSet {
-    records: Map<RecordId, Arc<Record>>,
+    len: usize,
     order: Mutex<Order>,
 }
 
@@ -58,7 +56,7 @@ impl Order {
 impl Clone for NativeSet {
     fn clone(&self) -> Self {
         NativeSet {
-            records: self.records.clone(),
+            len: self.len,
             order: Mutex::new(self.lock().clone()),
         }
     }
@@ -73,33 +71,17 @@ impl NativeSet {
 }
 
 impl RecordSet for NativeSet {
-    fn insert(&mut self, record: Arc<Record>) -> bool {
-        use std::collections::hash_map::Entry;
-        let id = record.id();
-        match self.records.entry(id) {
-            Entry::Occupied(_) => false,
-            Entry::Vacant(v) => {
-                v.insert(record);
-                self.order
-                    .get_mut()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .fresh
-                    .push(id);
-                true
-            }
-        }
-    }
-
-    fn contains(&self, id: &RecordId) -> bool {
-        self.records.contains_key(id)
-    }
-
-    fn get(&self, id: &RecordId) -> Option<Arc<Record>> {
-        self.records.get(id).cloned()
+    fn insert(&mut self, record: Arc<Record>) {
+        self.len += 1;
+        self.order
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .fresh
+            .push(record.id());
     }
 
     fn len(&self) -> usize {
-        self.records.len()
+        self.len
     }
 
     fn ids(&self) -> Box<dyn Iterator<Item = RecordId> + '_> {
@@ -125,8 +107,7 @@ mod tests {
         let mut want = Vec::new();
         for chunk in records.chunks(7) {
             for r in chunk {
-                assert!(set.insert(Arc::new(r.clone())));
-                assert!(!set.insert(Arc::new(r.clone())));
+                set.insert(Arc::new(r.clone()));
                 want.push(r.id());
             }
             want.sort();

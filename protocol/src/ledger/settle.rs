@@ -6,16 +6,16 @@
 //! something it claimed changed.
 
 use super::account::Frontier;
-use super::{Entry, Ledger, Parent, RecordSet, Status, VoidReason};
-use crate::id::{AccountId, RecordId};
-use crate::record::Kind;
+use super::arena::{Acct, Entry, Ix};
+use super::{Ledger, Parent, RecordSet, Status, VoidReason};
+use crate::id::AccountId;
 
 /// What a record adds to others' totals: incoming for its recipient while canonical and
 /// unclaimed, debt for its signer while void and claimed.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 struct Contribution {
-    incoming: Option<(AccountId, i128)>,
-    debt: Option<(AccountId, i128)>,
+    incoming: Option<(Acct, i128)>,
+    debt: Option<(Acct, i128)>,
 }
 
 impl<S: RecordSet> Ledger<S> {
@@ -42,20 +42,20 @@ impl<S: RecordSet> Ledger<S> {
     }
 
     /// Settles a record that just entered, by the fast path where it applies.
-    fn settle_new(&mut self, id: RecordId) {
-        let e = &self.entries[&id];
-        let me = e.record.signer();
-        let seq = e.record.seq();
-        if self.spec.is_issuer(&me) {
-            self.set_status(id, Status::Canonical);
+    fn settle_new(&mut self, ix: Ix) {
+        let e = &self.entries[ix];
+        let (signer, seq, parent) = (e.signer, e.seq, e.parent);
+        let acct = &self.accounts[signer];
+        if acct.issuer {
+            self.set_status(ix, Status::Canonical);
             return;
         }
-        if self.dirty.contains(&me) || self.heads.contains_key(&id) {
+        let me = acct.key;
+        if self.dirty.contains(&me) || self.heads.contains_key(&e.id) {
             self.dirty.insert(me);
             return;
         }
-        let parent = e.parent.expect("transfers have a parent");
-        let acct = &self.accounts[&me];
+        let parent = parent.expect("transfers have a parent");
         let f = acct.frontier;
         let extends = seq == f.seq && parent == f.parent;
         let status = if extends && !f.forked {
@@ -77,7 +77,8 @@ impl<S: RecordSet> Ledger<S> {
         };
         if extends && !f.forked {
             // seq ≤ `MAX_SEQ` (intake), so the next seq fits.
-            let acct = self.accounts.get_mut(&me).expect("account exists");
+            let id = self.entries[ix].id;
+            let acct = &mut self.accounts[signer];
             acct.chain.insert(seq, id);
             acct.frontier = Frontier {
                 seq: seq + 1,
@@ -85,10 +86,10 @@ impl<S: RecordSet> Ledger<S> {
                 forked: false,
             };
         }
-        self.set_status(id, status);
+        self.set_status(ix, status);
         if status == Status::Canonical && !self.balance_dirty.contains(&me) {
-            let (stated, shortfall) = self.effect(id);
-            let t = &mut self.accounts.get_mut(&me).expect("account exists").totals;
+            let (stated, shortfall) = self.effect(ix);
+            let t = &mut self.accounts[signer].totals;
             t.stated += stated;
             t.shortfall += shortfall;
         }
@@ -96,11 +97,13 @@ impl<S: RecordSet> Ledger<S> {
 
     /// Re-walks one account from scratch and applies the status changes.
     fn rederive(&mut self, a: AccountId) {
-        let walk = self.accounts[&a].walk(a, &self.spec, &self.entries);
+        let n = self.accounts.acct(&a).expect("account exists");
+        let walk = self.accounts[n].walk(a, &self.spec, &self.entries);
         for (id, s) in walk.statuses {
-            self.set_status(id, s);
+            let ix = self.entries.ix(&id).expect("walked records are in the set");
+            self.set_status(ix, s);
         }
-        let acct = self.accounts.get_mut(&a).expect("account exists");
+        let acct = &mut self.accounts[n];
         acct.chain = walk.chain;
         acct.frontier = walk.frontier;
         acct.governing = walk.governing;
@@ -111,7 +114,8 @@ impl<S: RecordSet> Ledger<S> {
     /// Recounts stated balance and shortfall over the canonical records after the
     /// governing checkpoint.
     fn recount(&mut self, a: AccountId) {
-        let acct = &self.accounts[&a];
+        let n = self.accounts.acct(&a).expect("account exists");
+        let acct = &self.accounts[n];
         // base_seq is a checkpoint's `at_seq`, at most `MAX_SEQ` (intake).
         let (base_seq, base) = match acct.governing {
             Some(g) => {
@@ -128,13 +132,16 @@ impl<S: RecordSet> Ledger<S> {
         let mut stated = base;
         let mut shortfall = 0;
         for (_, id) in acct.chain.range(base_seq + 1..) {
-            if self.entries.get(id).and_then(|e| e.status) == Some(Status::Canonical) {
-                let (s, f) = self.effect(*id);
+            let Some(ix) = self.entries.ix(id) else {
+                continue;
+            };
+            if self.entries[ix].status == Some(Status::Canonical) {
+                let (s, f) = self.effect(ix);
                 stated += s;
                 shortfall += f;
             }
         }
-        let t = &mut self.accounts.get_mut(&a).expect("account exists").totals;
+        let t = &mut self.accounts[n].totals;
         t.stated = stated;
         t.shortfall = shortfall;
     }
@@ -142,24 +149,24 @@ impl<S: RecordSet> Ledger<S> {
     /// A canonical transfer's effect on its signer: (stated delta, shortfall delta).
     /// A claim counts as shortfall when the claimed record is void, or when a lower
     /// canonical record of the signer claimed it already (across a checkpoint).
-    pub(super) fn effect(&self, id: RecordId) -> (i128, i128) {
-        let e = &self.entries[&id];
-        let Kind::Transfer(t) = &e.record.body().kind else {
+    pub(super) fn effect(&self, ix: Ix) -> (i128, i128) {
+        let e = &self.entries[ix];
+        if !e.transfer {
             return (0, 0);
-        };
-        let seq = e.record.seq();
-        let mut stated = -i128::from(t.amount);
+        }
+        let seq = e.seq;
+        let mut stated = -i128::from(e.payment.map_or(0, |(_, a)| a));
         let mut shortfall = 0;
-        for c in &t.claims {
+        for &c in &e.claims {
             let x = &self.entries[c];
-            let amount = i128::from(x.record.body().payment().map_or(0, |(_, a)| a));
+            let amount = i128::from(x.payment.map_or(0, |(_, a)| a));
             stated += amount;
             let void = matches!(x.status, Some(Status::Void(_)));
             let claimed_before = !void
-                && x.claimers.iter().any(|y| {
-                    *y != id && {
+                && x.claimers.iter().any(|&y| {
+                    y != ix && {
                         let ye = &self.entries[y];
-                        ye.status == Some(Status::Canonical) && ye.record.seq() < seq
+                        ye.status == Some(Status::Canonical) && ye.seq < seq
                     }
                 });
             if void || claimed_before {
@@ -170,8 +177,8 @@ impl<S: RecordSet> Ledger<S> {
     }
 
     /// Sets a record's status and carries the consequences to others' totals.
-    pub(super) fn set_status(&mut self, id: RecordId, new: Status) {
-        let e = self.entries.get_mut(&id).expect("in set");
+    pub(super) fn set_status(&mut self, ix: Ix, new: Status) {
+        let e = &mut self.entries[ix];
         let old = e.status;
         if old == Some(new) {
             return;
@@ -179,7 +186,7 @@ impl<S: RecordSet> Ledger<S> {
         let before = contribution(e);
         e.status = Some(new);
         let after = contribution(e);
-        let record = e.record.clone();
+        let id = e.id;
         self.apply_change(before, after);
 
         let was_canonical = old == Some(Status::Canonical);
@@ -190,28 +197,27 @@ impl<S: RecordSet> Ledger<S> {
             self.changes.voided.push(id);
         }
         if was_canonical != is_canonical {
-            if let Kind::Transfer(t) = &record.body().kind {
-                for c in &t.claims {
-                    let x = self.entries.get_mut(c).expect("claims are in the set");
-                    let before = contribution(x);
-                    if is_canonical {
-                        x.canonical_claimers += 1;
-                    } else {
-                        x.canonical_claimers -= 1;
-                    }
-                    let after = contribution(x);
-                    self.apply_change(before, after);
+            for k in 0..self.entries[ix].claims.len() {
+                let c = self.entries[ix].claims[k];
+                let x = &mut self.entries[c];
+                let before = contribution(x);
+                if is_canonical {
+                    x.canonical_claimers += 1;
+                } else {
+                    x.canonical_claimers -= 1;
                 }
+                let after = contribution(x);
+                self.apply_change(before, after);
             }
         }
         let was_void = matches!(old, Some(Status::Void(_)));
         let is_void = matches!(new, Status::Void(_));
         if was_void != is_void {
             // Whoever claimed this record gains or loses a shortfall.
-            for y in &self.entries[&id].claimers {
+            for &y in &self.entries[ix].claimers {
                 let ye = &self.entries[y];
                 if ye.status == Some(Status::Canonical) {
-                    self.balance_dirty.insert(ye.record.signer());
+                    self.balance_dirty.insert(self.accounts[ye.signer].key);
                 }
             }
         }
@@ -227,10 +233,10 @@ impl<S: RecordSet> Ledger<S> {
 
     fn apply(&mut self, c: Contribution, sign: i128) {
         if let Some((to, amount)) = c.incoming {
-            self.accounts.entry(to).or_default().totals.incoming += sign * amount;
+            self.accounts[to].totals.incoming += sign * amount;
         }
         if let Some((who, amount)) = c.debt {
-            self.accounts.entry(who).or_default().totals.debt += sign * amount;
+            self.accounts[who].totals.debt += sign * amount;
         }
     }
 }
@@ -240,15 +246,13 @@ fn contribution(e: &Entry) -> Contribution {
     let Some(status) = e.status else {
         return Contribution::default();
     };
-    let body = e.record.body();
-    let Some((to, amount)) = body.payment() else {
+    let Some((to, amount)) = e.payment else {
         return Contribution::default();
     };
     let amount = i128::from(amount);
     let claimed = e.canonical_claimers > 0;
     Contribution {
         incoming: (status == Status::Canonical && !claimed).then_some((to, amount)),
-        debt: (matches!(body.kind, Kind::Transfer(_)) && !status.is_canonical() && claimed)
-            .then_some((body.signer, amount)),
+        debt: (e.transfer && !status.is_canonical() && claimed).then_some((e.signer, amount)),
     }
 }

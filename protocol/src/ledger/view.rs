@@ -106,7 +106,7 @@ impl<S: RecordSet> Ledger<S> {
 
     /// Every account the ledger knows, in key order.
     pub fn accounts(&self) -> Vec<AccountView> {
-        let mut keys: Vec<&AccountId> = self.accounts.keys().collect();
+        let mut keys: Vec<&AccountId> = self.accounts.iter().map(|a| &a.key).collect();
         keys.sort_unstable();
         keys.into_iter().filter_map(|a| self.account(a)).collect()
     }
@@ -165,15 +165,13 @@ impl<S: RecordSet> Ledger<S> {
     /// Canonical payments to the account that no canonical record claims yet, by id.
     pub fn unclaimed(&self, account: &AccountId) -> Vec<RecordId> {
         let mut out: Vec<RecordId> = self
-            .received
+            .accounts
             .get(account)
             .into_iter()
-            .flatten()
-            .filter(|id| {
-                let e = &self.entries[*id];
-                e.status == Some(Status::Canonical) && e.canonical_claimers == 0
-            })
-            .copied()
+            .flat_map(|a| &a.received)
+            .map(|&ix| &self.entries[ix])
+            .filter(|e| e.status == Some(Status::Canonical) && e.canonical_claimers == 0)
+            .map(|e| e.id)
             .collect();
         out.sort();
         out
