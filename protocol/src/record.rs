@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod canonical;
+mod decode;
 #[cfg(feature = "parallel")]
 pub mod parallel;
 pub mod verify;
@@ -81,11 +82,7 @@ pub(crate) fn parse_as(signed: wire::SignedRecord, id: RecordId) -> Result<Parse
                 len: signed.signature.len(),
                 want: "64",
             })?;
-    canonical::check_body(&signed.body)?;
-    let w = wire::RecordBody::decode(signed.body.as_slice()).map_err(|e| Reject::Undecodable {
-        reason: e.to_string(),
-    })?;
-    let body = Body::from_wire(w)?;
+    let body = decode::decode_body(&signed.body)?;
     Ok(Parsed {
         id,
         body,

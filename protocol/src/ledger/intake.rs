@@ -3,7 +3,7 @@
 //! record's dependencies are in the set and looks only at its own ancestry, so every
 //! node reaches the same verdict.
 
-use super::arena::{Accounts, Ix, Records};
+use super::arena::{Accounts, Acct, Ix, Records};
 use super::{Parent, Window};
 use crate::chain::ChainSpec;
 use crate::id::RecordId;
@@ -110,6 +110,8 @@ pub struct Admitted {
     pub parent: Option<Parent>,
     /// For a transfer: its `prev` when that is a transfer (the window goes on).
     pub prev_in_window: Option<Ix>,
+    /// The signer's number, where the ledger knows the signer already.
+    pub signer: Option<Acct>,
     /// For a transfer: what its window since the last checkpoint holds, itself included.
     pub window: Window,
 }
@@ -152,6 +154,7 @@ fn no_chain() -> Admitted {
     Admitted {
         parent: None,
         prev_in_window: None,
+        signer: None,
         window: Window::default(),
     }
 }
@@ -200,8 +203,12 @@ fn check_transfer(
 
     // Rule 2: claims name payments to the signer, none twice since the last checkpoint.
     // Only a payment already made to the signer can be claimed, so an account the ledger
-    // has not met has nothing to claim.
-    let me_acct = accounts.acct(&me);
+    // has not met has nothing to claim. The previous transfer names the signer's number
+    // without a lookup.
+    let me_acct = match prev_in_window {
+        Some(p) => Some(entries[p].signer),
+        None => accounts.acct(&me),
+    };
     let mut claimed: u64 = 0;
     for (k, (&c, id)) in claims.iter().zip(&t.claims).enumerate() {
         // At most `MAX_CLAIMS` claims: a scan beats hashing them.
@@ -262,6 +269,7 @@ fn check_transfer(
     Ok(Admitted {
         parent: Some(parent),
         prev_in_window,
+        signer: me_acct,
         window: Window {
             start: window.start,
             sent,

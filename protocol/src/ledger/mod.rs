@@ -307,6 +307,7 @@ impl<S: RecordSet> Ledger<S> {
     /// Room for `n` more records, so a large merge does not grow its tables step by step.
     fn reserve(&mut self, n: usize) {
         self.entries.reserve(n);
+        self.set.reserve(n);
         self.pending.reserve(n);
         self.changes.added.reserve(n);
         self.changes.canonical.reserve(n);
@@ -420,7 +421,10 @@ impl<S: RecordSet> Ledger<S> {
         self.set.insert(record.clone());
         let body = record.body();
         let (owner, seq) = (body.signer, body.seq);
-        let signer = self.intern(owner);
+        let signer = match admitted.signer {
+            Some(a) => a,
+            None => self.intern(owner),
+        };
         let mut payment = None;
         let mut claims = Ixs::new();
         match &body.kind {

@@ -70,6 +70,8 @@ impl<V> SeqMap<V> {
             // The first seq the run may cover starts it (nothing is ever removed). Only
             // seqs above `RUN_MAX` can lie outside yet, and those stay above the run.
             self.base = seq;
+            // Room for a short chain at once, rather than growing it step by step.
+            self.run.reserve(8);
         }
         if self.slot(seq).is_some() {
             return true;

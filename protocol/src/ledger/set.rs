@@ -12,6 +12,8 @@ use crate::record::Record;
 pub trait RecordSet {
     /// Adds a record the set does not hold yet (the ledger inserts each id once).
     fn insert(&mut self, record: Arc<Record>);
+    /// Room for `n` more records, when a large merge starts.
+    fn reserve(&mut self, _n: usize) {}
     /// How many records.
     fn len(&self) -> usize;
     /// Whether the set is empty.
@@ -78,6 +80,14 @@ impl RecordSet for NativeSet {
             .unwrap_or_else(|e| e.into_inner())
             .fresh
             .push(record.id());
+    }
+
+    fn reserve(&mut self, n: usize) {
+        self.order
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .fresh
+            .reserve(n);
     }
 
     fn len(&self) -> usize {

@@ -4,7 +4,6 @@
 use prost::Message;
 
 use crate::id::{AccountId, RecordId};
-use crate::reject::Reject;
 use crate::wire::{self, record_body};
 
 /// Most claims one transfer may carry.
@@ -151,8 +150,12 @@ impl Body {
         self.to_wire().encode_to_vec()
     }
 
-    /// Types a decoded wire body, checking every fixed-size field's exact length.
-    pub fn from_wire(w: wire::RecordBody) -> Result<Self, Reject> {
+    /// Types a decoded wire body, checking every fixed-size field's exact length: the
+    /// reference the body decoder (`decode.rs`) is tested against.
+    #[cfg(test)]
+    pub fn from_wire(w: wire::RecordBody) -> Result<Self, crate::reject::Reject> {
+        use super::decode::{account, bounded, id, optional_id};
+        use crate::reject::Reject;
         let signer = account(&w.signer, "signer")?;
         let prev = optional_id(&w.prev, "prev")?;
         let kind = match w.kind.ok_or(Reject::NoKind)? {
@@ -181,17 +184,21 @@ impl Body {
                 };
                 Kind::Transfer(Transfer {
                     claims,
-                    to: optional_account(&t.to, "to")?,
+                    to: if t.to.is_empty() {
+                        None
+                    } else {
+                        Some(account(&t.to, "to")?)
+                    },
                     amount: t.amount,
                     balance: t.balance,
                     request,
-                    memo: text(t.memo)?,
+                    memo: bounded(&t.memo)?,
                 })
             }
             record_body::Kind::Mint(m) => Kind::Mint(Mint {
                 to: account(&m.to, "to")?,
                 amount: m.amount,
-                memo: text(m.memo)?,
+                memo: bounded(&m.memo)?,
             }),
             record_body::Kind::Checkpoint(c) => Kind::Checkpoint(Checkpoint {
                 account: account(&c.account, "account")?,
@@ -203,7 +210,7 @@ impl Body {
             record_body::Kind::Revoke(r) => Kind::Revoke(Revoke {
                 account: account(&r.account, "account")?,
                 after_seq: r.after_seq,
-                reason: text(r.reason)?,
+                reason: bounded(&r.reason)?,
             }),
         };
         Ok(Body {
@@ -253,46 +260,4 @@ impl Body {
             kind: Some(kind),
         }
     }
-}
-
-fn account(b: &[u8], field: &'static str) -> Result<AccountId, Reject> {
-    AccountId::from_slice(b).ok_or(Reject::FieldLength {
-        field,
-        len: b.len(),
-        want: "32",
-    })
-}
-
-fn optional_account(b: &[u8], field: &'static str) -> Result<Option<AccountId>, Reject> {
-    if b.is_empty() {
-        Ok(None)
-    } else {
-        account(b, field).map(Some)
-    }
-}
-
-fn id(b: &[u8], field: &'static str) -> Result<RecordId, Reject> {
-    RecordId::from_slice(b).ok_or(Reject::FieldLength {
-        field,
-        len: b.len(),
-        want: "32",
-    })
-}
-
-fn optional_id(b: &[u8], field: &'static str) -> Result<Option<RecordId>, Reject> {
-    if b.is_empty() {
-        Ok(None)
-    } else {
-        id(b, field).map(Some)
-    }
-}
-
-fn text(s: String) -> Result<String, Reject> {
-    if s.len() > MAX_TEXT_BYTES {
-        return Err(Reject::TextTooLong {
-            len: s.len(),
-            max: MAX_TEXT_BYTES,
-        });
-    }
-    Ok(s)
 }

@@ -96,7 +96,7 @@ fn truncated() -> Reject {
 }
 
 /// Reads a varint that must be minimally encoded; returns (value, bytes read).
-fn varint(bytes: &[u8]) -> Result<(u64, usize), Reject> {
+pub(super) fn varint(bytes: &[u8]) -> Result<(u64, usize), Reject> {
     let mut value: u64 = 0;
     for (i, &b) in bytes.iter().enumerate().take(10) {
         if i == 9 && b > 1 {
