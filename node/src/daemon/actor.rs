@@ -508,8 +508,8 @@ impl Actor {
         let ledger = self.core.ledger();
         self.metrics.set_ledger(
             ledger.len(),
-            ledger.accounts().len(),
-            ledger.conflicts().len(),
+            ledger.account_count(),
+            ledger.conflict_count(),
             ledger.orphan_count(),
         );
     }
@@ -556,8 +556,8 @@ impl Actor {
                 name: ledger.spec().name.clone(),
             },
             records: ledger.len(),
-            accounts: ledger.accounts().len(),
-            conflicts: ledger.conflicts().len(),
+            accounts: ledger.account_count(),
+            conflicts: ledger.conflict_count(),
             orphans: ledger.orphan_count(),
             peers: self
                 .lan

@@ -166,6 +166,11 @@ impl Accounts {
         })
     }
 
+    /// How many accounts.
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
     /// Every account, in the order met.
     pub fn iter(&self) -> impl Iterator<Item = &Account> {
         self.accounts.iter()

@@ -96,6 +96,12 @@ impl<S: RecordSet> Ledger<S> {
             .collect()
     }
 
+    /// How many conflicts the set holds (what `conflicts().len()` says, without building
+    /// them).
+    pub fn conflict_count(&self) -> usize {
+        self.forks.len()
+    }
+
     /// Whether the account has signed two records at one seq.
     pub fn has_conflict(&self, account: &AccountId) -> bool {
         self.forks

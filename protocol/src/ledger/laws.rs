@@ -142,6 +142,8 @@ pub fn money_is_conserved_and_forks_are_proven<S: RecordSet>(
             l.check_conservation().map_err(fail)?;
             let reported: Vec<_> = l.conflicts().iter().map(|c| (c.account, c.seq)).collect();
             ensure_eq!(reported, l.forks_by_brute_force(), "conflicts");
+            ensure_eq!(l.conflict_count(), reported.len(), "conflict count");
+            ensure_eq!(l.account_count(), l.accounts().len(), "account count");
             for c in l.conflicts() {
                 let proof = l
                     .proof(&c)

@@ -104,6 +104,12 @@ impl<S: RecordSet> Ledger<S> {
         })
     }
 
+    /// How many accounts the ledger knows (what `accounts().len()` says, without building
+    /// the views).
+    pub fn account_count(&self) -> usize {
+        self.accounts.len()
+    }
+
     /// Every account the ledger knows, in key order.
     pub fn accounts(&self) -> Vec<AccountView> {
         let mut keys: Vec<&AccountId> = self.accounts.iter().map(|a| &a.key).collect();
