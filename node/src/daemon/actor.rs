@@ -602,7 +602,8 @@ impl Actor {
             .collect()
     }
 
-    /// Money in and out of `account` (or of every wallet here), newest first.
+    /// Money in and out of `account` (or of every wallet here), the payments this node
+    /// learned of last first. Reads only those accounts' records, not the whole ledger.
     fn history(&self, account: Option<AccountId>, limit: usize) -> Vec<HistoryEntry> {
         use meshpay_protocol::Kind;
         let ledger = self.core.ledger();
@@ -611,7 +612,7 @@ impl Actor {
             None => self.core.wallets().map(|w| w.account()).collect(),
         };
         let mut out = Vec::new();
-        for r in ledger.records_in_dependency_order().into_iter().rev() {
+        for r in ledger.payments_of(&mine) {
             let body = r.body();
             let (to, amount, memo, kind) = match &body.kind {
                 Kind::Transfer(t) => (t.to, t.amount, t.memo.clone(), "transfer"),

@@ -556,6 +556,34 @@ fn known_records_are_skipped_unchecked() {
     assert!(c.added.is_empty());
 }
 
+#[test]
+fn payments_of_lists_what_accounts_paid_and_received_last_taken_in_first() {
+    let (mut w, mut alice, mint, pay) = funded();
+    let mut bob = w.wallet(2);
+    // bob claims alice's 100 and pays carol 40; a claim-only record is not a payment.
+    let to_carol = w.pay(&mut bob, acct(3), 40);
+    let ids = |rs: Vec<&Record>| rs.into_iter().map(|r| r.id()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(w.ledger.payments_of(&[acct(1)])),
+        vec![id(&pay), id(&mint)]
+    );
+    assert_eq!(
+        ids(w.ledger.payments_of(&[acct(2)])),
+        vec![id(&to_carol), id(&pay)]
+    );
+    // A payment between two of the accounts asked about comes once.
+    assert_eq!(
+        ids(w.ledger.payments_of(&[acct(1), acct(2)])),
+        vec![id(&to_carol), id(&pay), id(&mint)]
+    );
+    assert!(w.ledger.payments_of(&[acct(9)]).is_empty());
+    let again = w.pay(&mut alice, acct(3), 5);
+    assert_eq!(
+        ids(w.ledger.payments_of(&[acct(3)])),
+        vec![id(&again), id(&to_carol)]
+    );
+}
+
 // ---- derived state ----
 
 /// Alice (key 1) gets 2000, then signs two payments at seq 1: to bob and to carol.

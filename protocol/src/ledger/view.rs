@@ -168,6 +168,28 @@ impl<S: RecordSet> Ledger<S> {
         out
     }
 
+    /// The payments (transfers with an amount, and mints) that any of `accounts` made or
+    /// received, each once, the ones this ledger took in last first. O(their records).
+    pub fn payments_of(&self, accounts: &[AccountId]) -> Vec<&Record> {
+        let mut numbers = Vec::new();
+        for a in accounts.iter().filter_map(|a| self.accounts.get(a)) {
+            numbers.extend_from_slice(&a.received);
+            for (_, ids) in a.by_seq.iter() {
+                numbers.extend(
+                    ids.iter()
+                        .filter_map(|id| self.entries.ix(id))
+                        .filter(|&ix| self.entries[ix].payment.is_some()),
+                );
+            }
+        }
+        numbers.sort_unstable_by(|x, y| y.cmp(x));
+        numbers.dedup();
+        numbers
+            .into_iter()
+            .map(|ix| self.entries[ix].record.as_ref())
+            .collect()
+    }
+
     /// Canonical payments to the account that no canonical record claims yet, by id.
     pub fn unclaimed(&self, account: &AccountId) -> Vec<RecordId> {
         let mut out: Vec<RecordId> = self
