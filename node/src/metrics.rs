@@ -44,6 +44,7 @@ pub struct Metrics {
     received_frames: Family<LinkLabel, Counter>,
     sent_frames: Family<LinkLabel, Counter>,
     refused_records: Family<RuleLabel, Counter>,
+    thin_misses: Family<LinkLabel, Counter>,
     ack_latency: Histogram,
     payments_made: Counter,
     payments_accepted: Counter,
@@ -71,6 +72,7 @@ impl Metrics {
             received_frames: Family::default(),
             sent_frames: Family::default(),
             refused_records: Family::default(),
+            thin_misses: Family::default(),
             ack_latency: Histogram::new(ACK_LATENCY_BUCKETS_SECONDS),
             payments_made: Counter::default(),
             payments_accepted: Counter::default(),
@@ -128,6 +130,11 @@ impl Metrics {
             "meshpay_intake_refused_records",
             "Records refused at intake, per rule",
             m.refused_records.clone(),
+        );
+        r.register(
+            "meshpay_sync_thin_misses",
+            "Thin pushes whose previous record this node lacked (each made it reconcile), per link",
+            m.thin_misses.clone(),
         );
         r.register_with_unit(
             "meshpay_store_ack_latency",
@@ -197,6 +204,16 @@ impl Metrics {
         self.refused_records.get_or_create(&rule_label(rule)).inc();
     }
 
+    /// Brings a link's thin-miss counter up to the sync engine's running total.
+    pub fn thin_misses(&self, link: &str, total: u64) {
+        let c = self.thin_misses.get_or_create(&link_label(link));
+        let seen = c.get();
+        // The engine's total only grows while the node runs; a smaller one is not news.
+        if total > seen {
+            c.inc_by(total - seen);
+        }
+    }
+
     /// Records how long an acknowledgement took.
     pub fn ack_latency(&self, elapsed: Duration) {
         self.ack_latency.observe(elapsed.as_secs_f64());
@@ -260,6 +277,9 @@ mod tests {
         m.frames_in("lan", 2);
         m.frames_out("lora", 1);
         m.refused("bad_signature");
+        m.thin_misses("lan", 3);
+        m.thin_misses("lan", 5);
+        m.thin_misses("lan", 4);
         m.ack_latency(Duration::from_millis(3));
         m.payment_made();
         m.payment_accepted();
@@ -276,6 +296,7 @@ mod tests {
             "meshpay_link_received_frames_total{link=\"lan\"} 2",
             "meshpay_link_sent_frames_total{link=\"lora\"} 1",
             "meshpay_intake_refused_records_total{rule=\"bad_signature\"} 1",
+            "meshpay_sync_thin_misses_total{link=\"lan\"} 5",
             "meshpay_store_ack_latency_seconds_bucket{le=\"0.0001\"} 0",
             "meshpay_store_ack_latency_seconds_bucket{le=\"10.0\"} 1",
             "meshpay_store_ack_latency_seconds_count 1",

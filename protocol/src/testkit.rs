@@ -153,3 +153,24 @@ pub fn acct(seed: u64) -> AccountId {
 pub fn id(r: &wire::SignedRecord) -> RecordId {
     RecordId::of_body(&r.body)
 }
+
+/// A byte edit for property tests: at a place (any index, wrapped to the bytes), a byte,
+/// and what to do (0 overwrite, 1 insert, 2 remove).
+#[cfg(test)]
+pub type Edit = (proptest::sample::Index, u8, u8);
+
+/// Applies byte edits to an encoding, as the codec property tests mutate bodies.
+#[cfg(test)]
+pub fn apply_edits(b: &mut Vec<u8>, edits: Vec<Edit>) {
+    for (at, byte, op) in edits {
+        let i = at.index(b.len() + 1);
+        match op {
+            0 if i < b.len() => b[i] = byte,
+            1 => b.insert(i, byte),
+            _ if i < b.len() => {
+                b.remove(i);
+            }
+            _ => {}
+        }
+    }
+}

@@ -505,6 +505,9 @@ impl Actor {
                 _ => {}
             }
         }
+        if let Some(e) = self.core.engine(LAN) {
+            self.metrics.thin_misses("lan", e.thin_misses());
+        }
         let ledger = self.core.ledger();
         self.metrics.set_ledger(
             ledger.len(),

@@ -264,15 +264,7 @@ mod tests {
             edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 0..4),
         ) {
             let mut b = sample();
-            for (at, byte, op) in edits {
-                let i = at.index(b.len() + 1);
-                match op {
-                    0 if i < b.len() => b[i] = byte,
-                    1 => b.insert(i, byte),
-                    _ if i < b.len() => { b.remove(i); }
-                    _ => {}
-                }
-            }
+            crate::testkit::apply_edits(&mut b, edits);
             let walk_ok = check_body(&b).is_ok() && wire::RecordBody::decode(&b[..]).is_ok();
             prop_assert_eq!(walk_ok, reencodes_identically(&b));
         }

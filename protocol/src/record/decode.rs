@@ -387,15 +387,7 @@ mod tests {
         ) {
             let samples = samples();
             let mut b = samples[pick.index(samples.len())].clone();
-            for (at, byte, op) in edits {
-                let i = at.index(b.len() + 1);
-                match op {
-                    0 if i < b.len() => b[i] = byte,
-                    1 => b.insert(i, byte),
-                    _ if i < b.len() => { b.remove(i); }
-                    _ => {}
-                }
-            }
+            crate::testkit::apply_edits(&mut b, edits);
             prop_assert_eq!(decode_body(&b), reference(&b));
         }
 

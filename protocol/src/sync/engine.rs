@@ -174,6 +174,8 @@ pub struct SyncEngine {
     pub(super) next_session: u32,
     /// Events noticed while transmitting, handed out with the next `handle` or timeout.
     events: Vec<Event>,
+    /// Thin pushes from any peer whose `prev` this node could not find, since the start.
+    thin_misses: u64,
 }
 
 impl SyncEngine {
@@ -190,7 +192,14 @@ impl SyncEngine {
             media: BTreeMap::new(),
             next_session,
             events: Vec::new(),
+            thin_misses: 0,
         })
+    }
+
+    /// Thin pushes from any peer, gone or not, that could not be expanded (each made this
+    /// node reconcile with the sender), since the engine started.
+    pub fn thin_misses(&self) -> u64 {
+        self.thin_misses
     }
 
     /// The engine's configuration.
@@ -312,6 +321,7 @@ impl SyncEngine {
                 Ok(None) => {
                     let p = self.peers.get_mut(&peer).expect("present");
                     p.stats.thin_misses += 1;
+                    self.thin_misses += 1;
                     // Kept from the last session's real start, so a peer sending misses
                     // cannot bring sessions closer together than the gap.
                     let soon = match p.reconcile_started_at {

@@ -569,6 +569,8 @@ fn a_peer_sending_thin_misses_cannot_bring_reconciliations_closer_than_the_gap()
     }
     let stats = net.nodes[1].engine.stats(0).expect("peer");
     assert!(stats.thin_misses >= 100, "{} misses", stats.thin_misses);
+    // The engine-wide count (the node's metric) sees every one of them.
+    assert_eq!(net.nodes[1].engine.thin_misses(), stats.thin_misses);
     let sessions = stats.sessions - before;
     // One session may be due at once, then one per gap at most.
     let most = span.div_ceil(5_000) + 1;
