@@ -243,10 +243,6 @@ impl<S: RecordSet> Ledger<S> {
     /// Records already known are skipped before any signature check. `rng` draws the
     /// batch verifier's coefficients and must be unpredictable to signers.
     pub fn merge<R: CryptoRng>(&mut self, batch: Vec<wire::SignedRecord>, rng: &mut R) -> Changes {
-        let mut parsed = Vec::with_capacity(batch.len());
-        // Copies within the batch are told apart by signature too: a copy with a broken
-        // signature must not hide a good copy of the same body that comes after it.
-        let mut seen = set_with_capacity(batch.len());
         // Ids first, then the set lookups in a loop of their own: independent lookups let
         // the processor wait for several cache misses at once. Nothing enters the set
         // before the signatures are checked, so those answers hold through the loop
@@ -254,6 +250,13 @@ impl<S: RecordSet> Ledger<S> {
         // orphans that wait for it along), so it asks them at each record's turn.
         let ids: Vec<RecordId> = batch.iter().map(|s| RecordId::of_body(&s.body)).collect();
         let in_set: Vec<bool> = ids.iter().map(|id| self.entries.contains_key(id)).collect();
+        // Room for the records not in the set, not for the whole batch: after a heal most
+        // of a batch is known, and a table sized for all of it is pages to fault in.
+        let fresh = in_set.iter().filter(|known| !**known).count();
+        let mut parsed = Vec::with_capacity(fresh);
+        // Copies within the batch are told apart by signature too: a copy with a broken
+        // signature must not hide a good copy of the same body that comes after it.
+        let mut seen = set_with_capacity(fresh);
         for ((signed, id), in_set) in batch.into_iter().zip(ids).zip(in_set) {
             if in_set
                 || self.orphans.contains(&id)
