@@ -3,8 +3,9 @@
 //! (its previous transfer, its claims, its claimers, its signer and recipient) are
 //! resolved to numbers once, when it enters, and the fields upkeep reads are held in the
 //! entry, so settling a record touches a few entries and never follows a record pointer.
-//! Numbers are private to one ledger: they follow arrival order, so nothing derived or
-//! shown may depend on them (the digest and the views sort by name).
+//! Numbers are private to one ledger: they follow arrival order, so nothing derived may
+//! depend on them (the digest and the views sort by name). Only what is about this
+//! node's own arrival order uses them: a history lists what it took in last first.
 
 use std::ops::{Index, IndexMut};
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! record's dependencies are in the set and looks only at its own ancestry, so every
 //! node reaches the same verdict.
 
-use super::arena::{Accounts, Acct, Ix, Records};
+use super::arena::{Accounts, Acct, Ix, Ixs, Records};
 use super::{Parent, Window};
 use crate::chain::ChainSpec;
 use crate::id::RecordId;
@@ -112,6 +112,8 @@ pub struct Admitted {
     pub prev_in_window: Option<Ix>,
     /// The signer's number, where the ledger knows the signer already.
     pub signer: Option<Acct>,
+    /// For a transfer: the numbers of what it claims, in its order.
+    pub claims: Ixs,
     /// For a transfer: what its window since the last checkpoint holds, itself included.
     pub window: Window,
 }
@@ -155,6 +157,7 @@ fn no_chain() -> Admitted {
         parent: None,
         prev_in_window: None,
         signer: None,
+        claims: Ixs::new(),
         window: Window::default(),
     }
 }
@@ -270,6 +273,7 @@ fn check_transfer(
         parent: Some(parent),
         prev_in_window,
         signer: me_acct,
+        claims: Ixs::from_slice(claims),
         window: Window {
             start: window.start,
             sent,

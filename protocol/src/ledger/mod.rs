@@ -367,7 +367,7 @@ impl<S: RecordSet> Ledger<S> {
             match intake::check_rules(r.body(), &deps, &rules) {
                 Err(e) => self.refuse(id, e),
                 Ok(admitted) => {
-                    self.enter(r, admitted, deps);
+                    self.enter(r, admitted);
                     // Settled now, while the record and its neighbours are in cache: a
                     // pass over a large batch's records at the end would miss on each.
                     // The derived state is a function of the set, so when does not matter.
@@ -418,8 +418,8 @@ impl<S: RecordSet> Ledger<S> {
     }
 
     /// Adds an admitted record to the set and its indexes; the caller settles its status
-    /// (`settle_entered`). `deps` holds the numbers of its dependencies, in order.
-    fn enter(&mut self, record: Arc<Record>, admitted: intake::Admitted, deps: Ixs) {
+    /// (`settle_entered`).
+    fn enter(&mut self, record: Arc<Record>, admitted: intake::Admitted) {
         let id = record.id();
         self.set.insert(record.clone());
         let body = record.body();
@@ -429,12 +429,8 @@ impl<S: RecordSet> Ledger<S> {
             None => self.intern(owner),
         };
         let mut payment = None;
-        let mut claims = Ixs::new();
         match &body.kind {
             Kind::Transfer(t) => {
-                // A transfer's dependencies are its `prev` (when it has one), then its
-                // claims.
-                claims.extend_from_slice(&deps[usize::from(body.prev.is_some())..]);
                 if let Some(to) = t.to {
                     payment = Some((self.intern(to), t.amount));
                 }
@@ -464,7 +460,7 @@ impl<S: RecordSet> Ledger<S> {
             prev_in_window: admitted.prev_in_window,
             window: admitted.window,
             canonical_claimers: 0,
-            claims,
+            claims: admitted.claims,
             claimers: Ixs::new(),
             record,
         });
