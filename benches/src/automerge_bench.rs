@@ -204,7 +204,7 @@ fn document(actor: [u8; 16], records: &[Record], per_change: usize) -> Automerge
 fn add(s: &mut AutomergeSet, records: &[Record], per_change: usize) {
     for chunk in records.chunks(per_change.max(1)) {
         for r in chunk {
-            s.insert(Arc::new(r.clone()));
+            s.insert(&Arc::new(r.clone()));
         }
         s.commit();
     }

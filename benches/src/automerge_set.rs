@@ -311,7 +311,7 @@ impl AutomergeSet {
 }
 
 impl RecordSet for AutomergeSet {
-    fn insert(&mut self, record: Arc<Record>) {
+    fn insert(&mut self, record: &Arc<Record>) {
         let id = record.id();
         if self.index.contains_key(&id) {
             return;
@@ -319,9 +319,9 @@ impl RecordSet for AutomergeSet {
         if self.awaited.contains(&id) {
             self.deferred.push(id);
         } else {
-            self.put(&record);
+            self.put(record);
         }
-        self.index.insert(id, record);
+        self.index.insert(id, record.clone());
     }
 
     fn len(&self) -> usize {

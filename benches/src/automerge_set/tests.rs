@@ -24,7 +24,7 @@ fn rng() -> ChaCha20Rng {
 fn set_of(actor: u8, records: &[Record]) -> AutomergeSet {
     let mut s = AutomergeSet::new([actor; 16]);
     for r in records {
-        s.insert(Arc::new(r.clone()));
+        s.insert(&Arc::new(r.clone()));
     }
     s
 }
@@ -61,7 +61,7 @@ fn insert_contains_get_and_ids_in_id_order() {
     for r in &p.records {
         assert!(s.contains(&r.id()));
         assert_eq!(s.get(&r.id()).as_deref(), Some(r));
-        s.insert(Arc::new(r.clone()));
+        s.insert(&Arc::new(r.clone()));
     }
     assert!(!s.contains(&RecordId([9; 32])));
     assert_eq!(s.len(), 40, "a second insert adds nothing");
@@ -154,7 +154,7 @@ fn a_record_the_ledger_refuses_never_enters_the_document() {
     let bad = record::parse(forged(&p.records[11]))
         .expect("well formed")
         .into_trusted();
-    peer.insert(Arc::new(bad.clone()));
+    peer.insert(&Arc::new(bad.clone()));
     let m = merge_peer(&mut la, &mut peer, &mut rng()).expect("passes the document checks");
     assert!(!m.adopted);
     assert_eq!(m.changes.refused.len(), 1, "{:?}", m.changes);
@@ -340,7 +340,7 @@ fn a_merge_is_bounded() {
     let p = pool(10);
     let mut peer = AutomergeSet::new([2; 16]);
     for r in &p.records {
-        peer.insert(Arc::new(r.clone()));
+        peer.insert(&Arc::new(r.clone()));
         peer.commit();
     }
     let mut s = AutomergeSet::new([1; 16]).with_limits(MergeLimits {
@@ -366,7 +366,7 @@ fn a_history_with_a_gap_is_refused() {
     let p = pool(6);
     let mut peer = AutomergeSet::new([2; 16]);
     for r in &p.records[..2] {
-        peer.insert(Arc::new(r.clone()));
+        peer.insert(&Arc::new(r.clone()));
         peer.commit();
     }
     let changes = peer.doc.get_changes(&[]);

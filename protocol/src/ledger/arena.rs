@@ -24,6 +24,13 @@ pub(crate) struct Ix(u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct Acct(u32);
 
+impl Acct {
+    /// The number as an index into per-account tables.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
 /// Numbers held inline while there are few: most records claim a few payments, and
 /// most payments are claimed once.
 pub(crate) type Ixs = smallvec::SmallVec<[Ix; 2]>;
@@ -175,6 +182,12 @@ impl Accounts {
     /// Every account, in the order met.
     pub fn iter(&self) -> impl Iterator<Item = &Account> {
         self.accounts.iter()
+    }
+
+    /// Every account's number.
+    #[cfg(any(test, feature = "laws"))]
+    pub fn numbers(&self) -> impl Iterator<Item = Acct> + use<> {
+        (0..self.accounts.len() as u32).map(Acct)
     }
 
     /// Every account, for work that changes them.

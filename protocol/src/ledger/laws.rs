@@ -236,7 +236,6 @@ impl<S: RecordSet> Ledger<S> {
             e.status = None;
             e.canonical_claimers = 0;
         }
-        let accounts: Vec<AccountId> = self.accounts.iter().map(|a| a.key).collect();
         for a in self.accounts.iter_mut() {
             let keep = (
                 std::mem::take(&mut a.by_seq),
@@ -258,12 +257,12 @@ impl<S: RecordSet> Ledger<S> {
                 self.set_status(ix, Status::Canonical);
             }
         }
-        for a in &accounts {
-            if !self.spec.is_issuer(a) {
-                self.dirty.insert(*a);
+        for a in self.accounts.numbers() {
+            if !self.accounts[a].issuer {
+                self.dirty.insert(a);
             }
+            self.balance_dirty.insert(a);
         }
-        self.balance_dirty.extend(accounts);
         self.settle();
         self.changes = Changes::default();
     }
@@ -309,7 +308,7 @@ mod tests {
     }
 
     impl RecordSet for LossySet {
-        fn insert(&mut self, record: Arc<Record>) {
+        fn insert(&mut self, record: &Arc<Record>) {
             self.seen += 1;
             if self.seen % 3 != 0 {
                 self.inner.insert(record);

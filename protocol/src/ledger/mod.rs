@@ -10,6 +10,7 @@ mod conservation;
 mod digest;
 mod fault;
 mod intake;
+mod marks;
 mod orphans;
 #[cfg(feature = "parallel")]
 mod parallel;
@@ -47,7 +48,7 @@ pub use view::{AccountView, Lookup, Tip};
 
 use crate::chain::{ChainId, ChainSpec, SpecError};
 use crate::id::{AccountId, RecordId};
-use crate::maps::{Map, set_with_capacity};
+use crate::maps::{Map, Set, set_with_capacity};
 use crate::record::verify::Verifier;
 use crate::record::{self, Kind, Record};
 use crate::reject::Reject;
@@ -127,8 +128,10 @@ pub struct Ledger<S: RecordSet = NativeSet> {
     fault: Option<fault::Fault>,
     // Work of the operation under way.
     pending: Vec<Ix>,
-    dirty: BTreeSet<AccountId>,
-    balance_dirty: BTreeSet<AccountId>,
+    /// Accounts to re-walk at the end of the operation.
+    dirty: marks::Marks,
+    /// Accounts whose stated balance and shortfall to recount at the end.
+    balance_dirty: marks::Marks,
     changes: Changes,
 }
 
@@ -157,8 +160,8 @@ impl<S: RecordSet> Ledger<S> {
             refused: RefusedCache::new(config.max_refused),
             fault: None,
             pending: Vec::new(),
-            dirty: BTreeSet::new(),
-            balance_dirty: BTreeSet::new(),
+            dirty: marks::Marks::default(),
+            balance_dirty: marks::Marks::default(),
             changes: Changes::default(),
         })
     }
@@ -255,13 +258,22 @@ impl<S: RecordSet> Ledger<S> {
         let fresh = in_set.iter().filter(|known| !**known).count();
         let mut parsed = Vec::with_capacity(fresh);
         // Copies within the batch are told apart by signature too: a copy with a broken
-        // signature must not hide a good copy of the same body that comes after it.
-        let mut seen = set_with_capacity(fresh);
+        // signature must not hide a good copy of the same body that comes after it. Only
+        // an id the batch repeats can have copies, so only those are keyed by signature.
+        let repeated = repeated_ids(
+            ids.iter()
+                .zip(&in_set)
+                .filter(|(_, k)| !**k)
+                .map(|(id, _)| id),
+            fresh,
+        );
+        let mut seen = Set::default();
         for ((signed, id), in_set) in batch.into_iter().zip(ids).zip(in_set) {
             if in_set
                 || self.orphans.contains(&id)
                 || self.refused.get(&id).is_some()
-                || !seen.insert((id, Signature::from_slice(&signed.signature)))
+                || (repeated.contains(&id)
+                    && !seen.insert((id, Signature::from_slice(&signed.signature))))
             {
                 self.changes.known += 1;
                 continue;
@@ -271,7 +283,7 @@ impl<S: RecordSet> Ledger<S> {
                 Ok(p) => parsed.push(p),
             }
         }
-        drop(seen);
+        drop((seen, repeated));
         // Room for what may enter, not for the whole batch: most of it may be known.
         self.reserve(parsed.len());
         let items: Vec<_> = parsed
@@ -421,7 +433,7 @@ impl<S: RecordSet> Ledger<S> {
     /// (`settle_entered`).
     fn enter(&mut self, record: Arc<Record>, admitted: intake::Admitted) {
         let id = record.id();
-        self.set.insert(record.clone());
+        self.set.insert(&record);
         let body = record.body();
         let (owner, seq) = (body.signer, body.seq);
         let signer = match admitted.signer {
@@ -440,12 +452,12 @@ impl<S: RecordSet> Ledger<S> {
                 let a = self.intern(c.account);
                 self.accounts[a].checkpoints.push(id);
                 self.heads.entry(c.head).or_default().push(id);
-                self.dirty.insert(c.account);
+                self.dirty.insert(a);
             }
             Kind::Revoke(r) => {
                 let a = self.intern(r.account);
                 self.accounts[a].revokes.push(id);
-                self.dirty.insert(r.account);
+                self.dirty.insert(a);
             }
         }
         let transfer = matches!(body.kind, Kind::Transfer(_));
@@ -480,6 +492,20 @@ impl<S: RecordSet> Ledger<S> {
         self.pending.push(ix);
         self.changes.added.push(id);
     }
+}
+
+/// The ids that occur more than once among `ids` (`n` of them): the only ones whose
+/// copies a merge must tell apart by signature.
+fn repeated_ids<'a>(ids: impl Iterator<Item = &'a RecordId>, n: usize) -> Set<RecordId> {
+    // References, not ids: the table a whole batch passes through stays small.
+    let mut met = set_with_capacity::<&RecordId>(n);
+    let mut repeated = Set::default();
+    for id in ids {
+        if !met.insert(id) {
+            repeated.insert(*id);
+        }
+    }
+    repeated
 }
 
 /// Intake step 1 for a signed record whose body hashes to `id`: parsing, then the rules

@@ -11,10 +11,10 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, SeedableRng};
 use rayon::prelude::*;
 
-use super::{Changes, Ledger, RecordSet, Signature, parse_alone};
+use super::{Changes, Ledger, RecordSet, Signature, parse_alone, repeated_ids};
 use crate::chain::{ChainId, ChainSpec};
 use crate::id::RecordId;
-use crate::maps::set_with_capacity;
+use crate::maps::Set;
 use crate::record::Parsed;
 use crate::record::parallel::{self, ParallelConfig};
 use crate::record::verify::Verifier;
@@ -145,14 +145,13 @@ impl<S: RecordSet + Send> Ledger<S> {
 
     /// Merges one wave as [`Ledger::merge`] merges a batch, with what was done ahead.
     fn merge_wave(&mut self, ids: &[RecordId], slots: Vec<Slot>) -> Changes {
-        let mut seen = set_with_capacity(ids.len());
+        let repeated = repeated_ids(ids.iter(), ids.len());
+        let mut seen = Set::default();
         let mut checked = Vec::with_capacity(ids.len());
         for (id, slot) in ids.iter().zip(slots) {
-            let signature = match &slot {
-                Slot::Ahead { signature, .. } => signature.clone(),
-                Slot::Known(s) => Signature::from_slice(&s.signature),
-            };
-            if self.is_known(id) || !seen.insert((*id, signature)) {
+            if self.is_known(id)
+                || (repeated.contains(id) && !seen.insert((*id, slot_signature(&slot))))
+            {
                 self.changes.known += 1;
                 continue;
             }
@@ -178,6 +177,14 @@ impl<S: RecordSet + Send> Ledger<S> {
             }
         }
         self.finish()
+    }
+}
+
+/// The signature of a wave's record, as a batch tells copies apart.
+fn slot_signature(slot: &Slot) -> Signature {
+    match slot {
+        Slot::Ahead { signature, .. } => signature.clone(),
+        Slot::Known(s) => Signature::from_slice(&s.signature),
     }
 }
 

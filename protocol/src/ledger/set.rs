@@ -11,7 +11,7 @@ use crate::record::Record;
 /// A grow-only set of records, iterable in id order.
 pub trait RecordSet {
     /// Adds a record the set does not hold yet (the ledger inserts each id once).
-    fn insert(&mut self, record: Arc<Record>);
+    fn insert(&mut self, record: &Arc<Record>);
     /// Room for `n` more records, when a large merge starts.
     fn reserve(&mut self, _n: usize) {}
     /// How many records.
@@ -73,7 +73,7 @@ impl NativeSet {
 }
 
 impl RecordSet for NativeSet {
-    fn insert(&mut self, record: Arc<Record>) {
+    fn insert(&mut self, record: &Arc<Record>) {
         self.len += 1;
         self.order
             .get_mut()
@@ -117,7 +117,7 @@ mod tests {
         let mut want = Vec::new();
         for chunk in records.chunks(7) {
             for r in chunk {
-                set.insert(Arc::new(r.clone()));
+                set.insert(&Arc::new(r.clone()));
                 want.push(r.id());
             }
             want.sort();

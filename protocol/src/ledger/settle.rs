@@ -8,7 +8,6 @@
 use super::account::Frontier;
 use super::arena::{Acct, Entry, Ix};
 use super::{Ledger, Parent, RecordSet, Status, VoidReason};
-use crate::id::AccountId;
 
 /// What a record adds to others' totals: incoming for its recipient while canonical and
 /// unclaimed, debt for its signer while void and claimed.
@@ -23,10 +22,10 @@ impl<S: RecordSet> Ledger<S> {
     /// to re-walk and the balances to recount.
     pub(super) fn settle(&mut self) {
         self.settle_entered();
-        for a in std::mem::take(&mut self.dirty) {
+        for a in self.dirty.take_by_key(&self.accounts) {
             self.rederive(a);
         }
-        for a in std::mem::take(&mut self.balance_dirty) {
+        for a in self.balance_dirty.take_by_key(&self.accounts) {
             self.recount(a);
         }
     }
@@ -50,9 +49,8 @@ impl<S: RecordSet> Ledger<S> {
             self.set_status(ix, Status::Canonical);
             return;
         }
-        let me = acct.key;
-        if self.dirty.contains(&me) || self.heads.contains_key(&e.id) {
-            self.dirty.insert(me);
+        if self.dirty.contains(signer) || self.heads.contains_key(&e.id) {
+            self.dirty.insert(signer);
             return;
         }
         let parent = parent.expect("transfers have a parent");
@@ -66,7 +64,7 @@ impl<S: RecordSet> Ledger<S> {
             Status::Void(VoidReason::AfterVoid)
         } else {
             // A second record at a settled or canonical seq: re-walk the account.
-            self.dirty.insert(me);
+            self.dirty.insert(signer);
             return;
         };
         let revoked = acct.revoke_bound.is_some_and(|b| seq > b);
@@ -87,7 +85,7 @@ impl<S: RecordSet> Ledger<S> {
             };
         }
         self.set_status(ix, status);
-        if status == Status::Canonical && !self.balance_dirty.contains(&me) {
+        if status == Status::Canonical && !self.balance_dirty.contains(signer) {
             let (stated, shortfall) = self.effect(ix);
             let t = &mut self.accounts[signer].totals;
             t.stated += stated;
@@ -96,8 +94,8 @@ impl<S: RecordSet> Ledger<S> {
     }
 
     /// Re-walks one account from scratch and applies the status changes.
-    fn rederive(&mut self, a: AccountId) {
-        let n = self.accounts.acct(&a).expect("account exists");
+    fn rederive(&mut self, n: Acct) {
+        let a = self.accounts[n].key;
         let walk = self.accounts[n].walk(a, &self.spec, &self.entries);
         for (id, s) in walk.statuses {
             let ix = self.entries.ix(&id).expect("walked records are in the set");
@@ -108,13 +106,12 @@ impl<S: RecordSet> Ledger<S> {
         acct.frontier = walk.frontier;
         acct.governing = walk.governing;
         acct.revoke_bound = walk.revoke_bound;
-        self.balance_dirty.insert(a);
+        self.balance_dirty.insert(n);
     }
 
     /// Recounts stated balance and shortfall over the canonical records after the
     /// governing checkpoint.
-    fn recount(&mut self, a: AccountId) {
-        let n = self.accounts.acct(&a).expect("account exists");
+    fn recount(&mut self, n: Acct) {
         let acct = &self.accounts[n];
         // base_seq is a checkpoint's `at_seq`, at most `MAX_SEQ` (intake).
         let (base_seq, base) = match acct.governing {
@@ -217,7 +214,7 @@ impl<S: RecordSet> Ledger<S> {
             for &y in &self.entries[ix].claimers {
                 let ye = &self.entries[y];
                 if ye.status == Some(Status::Canonical) {
-                    self.balance_dirty.insert(self.accounts[ye.signer].key);
+                    self.balance_dirty.insert(ye.signer);
                 }
             }
         }
