@@ -2,7 +2,9 @@
 //! checkpoints and the governing one, the canonical chain (where a fork voids every
 //! branch unless the governing checkpoint decides), revocation, and each record's status.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+
+use smallvec::SmallVec;
 
 use super::arena::{Ix, Records};
 use super::seqmap::SeqMap;
@@ -70,7 +72,8 @@ pub struct Walk {
     pub frontier: Frontier,
     pub governing: Option<RecordId>,
     pub revoke_bound: Option<u64>,
-    pub statuses: Vec<(RecordId, Status)>,
+    /// Every record of the account with its status, by number.
+    pub statuses: Vec<(Ix, Status)>,
 }
 
 fn checkpoint_of<'a>(entries: &'a Records, id: &RecordId) -> &'a Checkpoint {
@@ -136,9 +139,15 @@ impl Account {
             }
         }
 
-        let seqs: BTreeSet<u64> = self.by_seq.keys().chain(path.keys().copied()).collect();
+        // Seqs ascending: the account's own, and the settled path's where it has one.
+        let mut seqs: Vec<u64> = self.by_seq.keys().collect();
+        if !path.is_empty() {
+            seqs.extend(path.keys().copied());
+            seqs.sort_unstable();
+            seqs.dedup();
+        }
         let mut chain = SeqMap::default();
-        let mut statuses = Vec::new();
+        let mut statuses = Vec::with_capacity(seqs.len());
         let mut cur = Some(Parent::Genesis);
         let mut end: Option<Frontier> = None;
         let mut next = 1u64;
@@ -152,40 +161,53 @@ impl Account {
                     });
                 }
             }
-            let recs: &[RecordId] = self.by_seq.get(k).map_or(&[], |v| v.as_slice());
-            let parent_of = |r: &RecordId| entries[r].parent;
+            // Each record at this seq looked up once: its number and its parent.
+            let recs: SmallVec<[(RecordId, Ix, Option<Parent>); 2]> = self
+                .by_seq
+                .get(k)
+                .map_or(&[][..], |v| v.as_slice())
+                .iter()
+                .map(|r| {
+                    let ix = entries.ix(r).expect("an account's records are in the set");
+                    (*r, ix, entries[ix].parent)
+                })
+                .collect();
             if let Some(&settled) = path.get(&k) {
-                for r in recs {
-                    let s = if *r == settled {
+                for &(r, ix, parent) in &recs {
+                    let s = if r == settled {
                         Status::Canonical
-                    } else if cur.is_some() && parent_of(r) == cur {
+                    } else if cur.is_some() && parent == cur {
                         Status::Void(VoidReason::Fork)
                     } else {
                         Status::Void(VoidReason::AfterVoid)
                     };
-                    statuses.push((*r, s));
+                    statuses.push((ix, s));
                 }
                 chain.insert(k, settled);
                 cur = Some(Parent::Record(settled));
                 end = None;
             } else if let Some(p) = cur {
-                let candidates: Vec<RecordId> = recs
-                    .iter()
-                    .filter(|r| parent_of(r) == Some(p))
-                    .copied()
-                    .collect();
-                for r in recs {
-                    if !candidates.contains(r) {
-                        statuses.push((*r, Status::Void(VoidReason::AfterVoid)));
+                let on_chain = |parent: &Option<Parent>| *parent == Some(p);
+                for (_, ix, parent) in &recs {
+                    if !on_chain(parent) {
+                        statuses.push((*ix, Status::Void(VoidReason::AfterVoid)));
                     }
                 }
-                if candidates.len() == 1 {
-                    statuses.push((candidates[0], Status::Canonical));
-                    chain.insert(k, candidates[0]);
-                    cur = Some(Parent::Record(candidates[0]));
+                let mut candidates = recs.iter().filter(|(_, _, parent)| on_chain(parent));
+                let first = candidates.next();
+                let second = candidates.next();
+                if let (Some(&(r, ix, _)), None) = (first, second) {
+                    statuses.push((ix, Status::Canonical));
+                    chain.insert(k, r);
+                    cur = Some(Parent::Record(r));
                 } else {
-                    for r in &candidates {
-                        statuses.push((*r, Status::Void(VoidReason::Fork)));
+                    let candidates: SmallVec<[Ix; 2]> = recs
+                        .iter()
+                        .filter(|(_, _, parent)| on_chain(parent))
+                        .map(|&(_, ix, _)| ix)
+                        .collect();
+                    for &ix in &candidates {
+                        statuses.push((ix, Status::Void(VoidReason::Fork)));
                     }
                     end = Some(Frontier {
                         seq: k,
@@ -195,8 +217,8 @@ impl Account {
                     cur = None;
                 }
             } else {
-                for r in recs {
-                    statuses.push((*r, Status::Void(VoidReason::AfterVoid)));
+                for (_, ix, _) in &recs {
+                    statuses.push((*ix, Status::Void(VoidReason::AfterVoid)));
                 }
             }
             // k is a seq that entered, or a checkpoint's `at_seq`: at most `MAX_SEQ`.
@@ -210,8 +232,8 @@ impl Account {
             });
         }
         if let Some(bound) = revoke_bound {
-            for (id, s) in statuses.iter_mut() {
-                if entries[&*id].seq > bound {
+            for (ix, s) in statuses.iter_mut() {
+                if entries[*ix].seq > bound {
                     *s = Status::Void(VoidReason::Revoked);
                 }
             }

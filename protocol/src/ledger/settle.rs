@@ -97,8 +97,7 @@ impl<S: RecordSet> Ledger<S> {
     fn rederive(&mut self, n: Acct) {
         let a = self.accounts[n].key;
         let walk = self.accounts[n].walk(a, &self.spec, &self.entries);
-        for (id, s) in walk.statuses {
-            let ix = self.entries.ix(&id).expect("walked records are in the set");
+        for (ix, s) in walk.statuses {
             self.set_status(ix, s);
         }
         let acct = &mut self.accounts[n];
