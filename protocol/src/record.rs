@@ -9,6 +9,8 @@ mod decode;
 pub mod parallel;
 pub mod verify;
 
+use std::sync::Arc;
+
 use ed25519_dalek::{Signer, SigningKey};
 use prost::Message;
 
@@ -119,6 +121,11 @@ impl Parsed {
         self.into_record()
     }
 
+    /// The record in the shared allocation the ledger keeps it in, signature unchecked.
+    pub(crate) fn into_unverified(self) -> Unverified {
+        Unverified(Arc::new(self.into_record()))
+    }
+
     pub(crate) fn into_record(self) -> Record {
         Record {
             id: self.id,
@@ -126,6 +133,44 @@ impl Parsed {
             body_bytes: self.body_bytes,
             signature: self.signature,
         }
+    }
+}
+
+/// A parsed record whose signature is not checked yet, already in the allocation the
+/// ledger will hold it in: a merge moves a pointer from parsing to admission, where it
+/// moved the whole record through a batch-sized table and then into that allocation.
+pub(crate) struct Unverified(Arc<Record>);
+
+impl Unverified {
+    /// The record's id.
+    pub fn id(&self) -> RecordId {
+        self.0.id
+    }
+
+    /// The signer's key bytes.
+    pub fn key(&self) -> &[u8; 32] {
+        &self.0.body.signer.0
+    }
+
+    /// The signature bytes.
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.0.signature
+    }
+
+    /// The exact body bytes.
+    pub fn body_bytes(&self) -> &[u8] {
+        &self.0.body_bytes
+    }
+
+    /// Checks the signature alone and yields the record.
+    pub fn verify(self, verifier: &mut verify::Verifier) -> Result<Arc<Record>, Reject> {
+        verifier.verify(self.key(), self.signature(), self.body_bytes())?;
+        Ok(self.0)
+    }
+
+    /// The record, once a batch has checked its signature.
+    pub fn into_checked(self) -> Arc<Record> {
+        self.0
     }
 }
 

@@ -30,7 +30,7 @@ struct Args {
     /// Directory for the temporary rocksdb stores (default: the system temp dir).
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
-    /// Take each figure as the fastest of this many runs.
+    /// Rounds of the merges and their limits (each figure the fastest of its rounds).
     #[arg(long, default_value_t = 1)]
     repeat: u32,
     /// No progress bars.

@@ -49,7 +49,8 @@ pub struct Options {
     pub fsync_sample: usize,
     /// Where the rocksdb stores are made (and removed).
     pub dir: PathBuf,
-    /// Each figure is the fastest of this many runs of its measure.
+    /// Rounds of the merges and their limits, each measured once a round; each figure
+    /// is the fastest of its rounds.
     pub repeat: u32,
     /// Progress bars on stderr.
     pub progress: bool,
@@ -211,15 +212,6 @@ pub(crate) fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
     (out, start.elapsed().as_secs_f64())
 }
 
-/// The fastest of `repeat` runs of a measure that returns seconds.
-fn best(repeat: u32, mut measure: impl FnMut() -> Result<f64>) -> Result<f64> {
-    let mut best = f64::INFINITY;
-    for _ in 0..repeat.max(1) {
-        best = best.min(measure()?);
-    }
-    Ok(best)
-}
-
 /// Records for the Automerge measure, whose sync part holds the first `shared` on both
 /// sides and splits the next `differ` between them: a prefix of the batch (which is in
 /// dependency order, so closed under dependencies) followed by records whose
@@ -236,9 +228,6 @@ fn closed_selection(records: &[Record], shared: usize, differ: usize) -> Option<
     let chosen: Vec<SignedRecord> = prefix.iter().chain(leaves).map(Record::to_signed).collect();
     (chosen.len() == shared + differ).then_some(chosen)
 }
-
-/// The steps the progress bar counts.
-const STEPS: u64 = 10;
 
 /// Generates the workload and measures every row.
 pub fn run(o: &Options) -> Result<Report> {
@@ -267,7 +256,8 @@ pub fn run(o: &Options) -> Result<Report> {
     );
     let w = workload::generate(&Shape::for_records(o.records, o.seed), &signing)?;
     signing.finish_and_clear();
-    let steps = bar(STEPS, "{bar:20} {pos}/{len} {msg}");
+    // Six measures a round, then four more.
+    let steps = bar(6 * u64::from(o.repeat) + 4, "{bar:20} {pos}/{len} {msg}");
     let step = |what: &str| {
         steps.set_message(what.to_owned());
         steps.inc(1);
@@ -278,41 +268,51 @@ pub fn run(o: &Options) -> Result<Report> {
     let signed: Vec<SignedRecord> = w.signed();
     let mut rng = ChaCha20Rng::seed_from_u64(mix(&[o.seed, 0x5e1f]));
 
-    step("raw verification, one core");
+    // Rounds of every measure in turn, each figure the fastest of its rounds: on a
+    // shared machine a slow spell then slows one round of each measure, where measuring
+    // each `repeat` times in a row let it slow every run of one measure (and so its
+    // ratio to a limit measured outside the spell).
     let sigs = limits::Signatures::of(&w.records, &w.spec.chain_id());
-    let raw1 = n / best(o.repeat, || limits::one_core(&sigs, &mut rng))?;
-    step("raw verification, all cores");
-    let raw_all = n / best(o.repeat, || limits::all_cores(&sigs, &mut rng))?;
-    drop(sigs);
-
-    step("verified merge, one core");
-    let mut digests = Vec::new();
-    let merge1 = n / best(o.repeat, || {
-        let m = merges::verified(&w.spec, &signed, "merge", |l, b| l.merge(b, &mut rng))?;
-        digests.push(("merge", m.digest));
-        Ok(m.seconds)
-    })?;
-    step("verified merge, all cores");
-    let merge_all = n / best(o.repeat, || {
-        let m = merges::verified(&w.spec, &signed, "merge_parallel", |l, b| {
-            l.merge_parallel(b, &mut rng)
-        })?;
-        digests.push(("merge_parallel", m.digest));
-        Ok(m.seconds)
-    })?;
-    step("merge of mostly known records");
     let known = (n * o.known_share.clamp(0.0, 1.0)) as usize;
-    let mostly_known = n / best(o.repeat, || {
-        let m = merges::mostly_known(&w.spec, &w.records, &signed, known, &mut rng)?;
-        digests.push(("mostly known", m.digest));
-        Ok(m.seconds)
-    })?;
-    step("pre-verified merge");
-    let pre = n / best(o.repeat, || {
-        let m = merges::pre_verified(&w.spec, &w.records)?;
-        digests.push(("merge_verified", m.digest));
-        Ok(m.seconds)
-    })?;
+    let mut digests = Vec::new();
+    let mut fastest = [f64::INFINITY; 6];
+    for round in 1..=o.repeat {
+        let mut time = |k: usize, what: &str, measure: &mut dyn FnMut() -> Result<f64>| {
+            step(&format!("round {round} of {}: {what}", o.repeat));
+            fastest[k] = fastest[k].min(measure()?);
+            anyhow::Ok(())
+        };
+        time(0, "raw verification, one core", &mut || {
+            limits::one_core(&sigs, &mut rng)
+        })?;
+        time(1, "verified merge, one core", &mut || {
+            let m = merges::verified(&w.spec, &signed, "merge", |l, b| l.merge(b, &mut rng))?;
+            digests.push(("merge", m.digest));
+            Ok(m.seconds)
+        })?;
+        time(2, "raw verification, all cores", &mut || {
+            limits::all_cores(&sigs, &mut rng)
+        })?;
+        time(3, "verified merge, all cores", &mut || {
+            let m = merges::verified(&w.spec, &signed, "merge_parallel", |l, b| {
+                l.merge_parallel(b, &mut rng)
+            })?;
+            digests.push(("merge_parallel", m.digest));
+            Ok(m.seconds)
+        })?;
+        time(4, "merge of mostly known records", &mut || {
+            let m = merges::mostly_known(&w.spec, &w.records, &signed, known, &mut rng)?;
+            digests.push(("mostly known", m.digest));
+            Ok(m.seconds)
+        })?;
+        time(5, "pre-verified merge", &mut || {
+            let m = merges::pre_verified(&w.spec, &w.records)?;
+            digests.push(("merge_verified", m.digest));
+            Ok(m.seconds)
+        })?;
+    }
+    drop(sigs);
+    let [raw1, merge1, raw_all, merge_all, mostly_known, pre] = fastest.map(|secs| n / secs);
     if let Some((what, _)) = digests.iter().find(|(_, d)| *d != digests[0].1) {
         bail!("{what} left another state digest than merge: the merges disagree");
     }

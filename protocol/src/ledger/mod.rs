@@ -294,9 +294,9 @@ impl<S: RecordSet> Ledger<S> {
         drop(items);
         for (p, v) in parsed.into_iter().zip(verdicts) {
             match v {
-                Ok(()) if self.is_known(&p.id) => self.changes.known += 1,
-                Ok(()) => self.admit(p.into_record()),
-                Err(e) => self.refuse(p.id, e),
+                Ok(()) if self.is_known(&p.id()) => self.changes.known += 1,
+                Ok(()) => self.admit(p.into_checked()),
+                Err(e) => self.refuse(p.id(), e),
             }
         }
         self.finish()
@@ -313,7 +313,7 @@ impl<S: RecordSet> Ledger<S> {
             }
             match intake::check_alone(r.body(), &self.spec) {
                 Err(e) => self.refuse(r.id(), e),
-                Ok(()) => self.admit(r),
+                Ok(()) => self.admit(Arc::new(r)),
             }
         }
         self.finish()
@@ -337,11 +337,11 @@ impl<S: RecordSet> Ledger<S> {
 
     /// Takes a verified record in: orphan pool, refusal, or the set (then wakes the
     /// orphans that waited for it).
-    fn admit(&mut self, record: Record) {
+    fn admit(&mut self, record: Arc<Record>) {
         // The record first, then the orphans it wakes, in order; the queue allocates
-        // only when some orphan wakes. Records move as `Arc`s from here on: a record is
-        // a few hundred bytes, copied once.
-        let mut first = Some(Arc::new(record));
+        // only when some orphan wakes. Records move as `Arc`s: a record is a few hundred
+        // bytes, placed in its allocation once, when it parses.
+        let mut first = Some(record);
         let mut queue = VecDeque::new();
         while let Some(r) = first.take().or_else(|| queue.pop_front()) {
             let id = r.id();
@@ -514,10 +514,10 @@ fn parse_alone(
     spec: &ChainSpec,
     signed: wire::SignedRecord,
     id: RecordId,
-) -> Result<record::Parsed, Reject> {
+) -> Result<record::Unverified, Reject> {
     let p = record::parse_as(signed, id)?;
     intake::check_alone(&p.body, spec)?;
-    Ok(p)
+    Ok(p.into_unverified())
 }
 
 impl Reject {

@@ -15,7 +15,7 @@ use super::{Changes, Ledger, RecordSet, Signature, parse_alone, repeated_ids};
 use crate::chain::{ChainId, ChainSpec};
 use crate::id::RecordId;
 use crate::maps::Set;
-use crate::record::Parsed;
+use crate::record::Unverified;
 use crate::record::parallel::{self, ParallelConfig};
 use crate::record::verify::Verifier;
 use crate::reject::Reject;
@@ -29,7 +29,7 @@ enum Slot {
     /// parsed.
     Ahead {
         signature: Signature,
-        parsed: Result<Parsed, Reject>,
+        parsed: Result<Unverified, Reject>,
         verdict: Option<Result<(), Reject>>,
     },
     /// Known when the merge began: left for the ledger's side, which parses and checks
@@ -171,9 +171,9 @@ impl<S: RecordSet + Send> Ledger<S> {
             let verdict = verdict
                 .unwrap_or_else(|| self.verifier.verify(p.key(), p.signature(), p.body_bytes()));
             match verdict {
-                Ok(()) if self.is_known(&p.id) => self.changes.known += 1,
-                Ok(()) => self.admit(p.into_record()),
-                Err(e) => self.refuse(p.id, e),
+                Ok(()) if self.is_known(&p.id()) => self.changes.known += 1,
+                Ok(()) => self.admit(p.into_checked()),
+                Err(e) => self.refuse(p.id(), e),
             }
         }
         self.finish()
@@ -214,7 +214,7 @@ fn ahead(
             }
         })
         .collect();
-    let parsed: Vec<(usize, &Parsed)> = slots
+    let parsed: Vec<(usize, &Unverified)> = slots
         .iter()
         .enumerate()
         .filter_map(|(i, slot)| match slot {
@@ -223,7 +223,7 @@ fn ahead(
         })
         .collect();
     let keys = verifier.key_verdicts(parsed.iter().map(|(_, p)| p.key()));
-    let records: Vec<&Parsed> = parsed.iter().map(|(_, p)| *p).collect();
+    let records: Vec<&Unverified> = parsed.iter().map(|(_, p)| *p).collect();
     let verdicts = parallel::verify_all(&records, chain, &keys, config, seed);
     let positions: Vec<usize> = parsed.iter().map(|(i, _)| *i).collect();
     for (i, v) in positions.into_iter().zip(verdicts) {

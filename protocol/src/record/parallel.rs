@@ -9,7 +9,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use rayon::prelude::*;
 
-use super::Parsed;
+use super::Unverified;
 use super::verify::{self, Item, check_key, message_prefix};
 use crate::chain::ChainId;
 use crate::maps::Map;
@@ -83,10 +83,10 @@ fn chunks(keys: &[&[u8; 32]], chunk: usize, seed: [u8; 32]) -> Vec<Chunk> {
 }
 
 /// Checks the signatures of `records` on rayon's pool, in equations sized by `config`
-/// and seeded from `seed`; verdicts in the order given, each the one [`Parsed::verify`]
+/// and seeded from `seed`; verdicts in the order given, each the one [`super::Parsed::verify`]
 /// gives. `keys` holds the verdicts on the signer keys.
 pub(crate) fn verify_all(
-    records: &[&Parsed],
+    records: &[&Unverified],
     chain: &ChainId,
     keys: &Map<[u8; 32], Result<(), Reject>>,
     config: &ParallelConfig,
