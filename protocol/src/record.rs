@@ -162,13 +162,7 @@ impl Unverified {
         &self.0.body_bytes
     }
 
-    /// Checks the signature alone and yields the record.
-    pub fn verify(self, verifier: &mut verify::Verifier) -> Result<Arc<Record>, Reject> {
-        verifier.verify(self.key(), self.signature(), self.body_bytes())?;
-        Ok(self.0)
-    }
-
-    /// The record, once a batch has checked its signature.
+    /// The record, once its signature is checked.
     pub fn into_checked(self) -> Arc<Record> {
         self.0
     }

@@ -187,26 +187,19 @@ impl Account {
                 cur = Some(Parent::Record(settled));
                 end = None;
             } else if let Some(p) = cur {
-                let on_chain = |parent: &Option<Parent>| *parent == Some(p);
-                for (_, ix, parent) in &recs {
-                    if !on_chain(parent) {
-                        statuses.push((*ix, Status::Void(VoidReason::AfterVoid)));
-                    }
+                let (candidates, others): (SmallVec<[_; 2]>, SmallVec<[_; 2]>) = recs
+                    .iter()
+                    .copied()
+                    .partition(|&(_, _, parent)| parent == Some(p));
+                for &(_, ix, _) in &others {
+                    statuses.push((ix, Status::Void(VoidReason::AfterVoid)));
                 }
-                let mut candidates = recs.iter().filter(|(_, _, parent)| on_chain(parent));
-                let first = candidates.next();
-                let second = candidates.next();
-                if let (Some(&(r, ix, _)), None) = (first, second) {
+                if let [(r, ix, _)] = candidates[..] {
                     statuses.push((ix, Status::Canonical));
                     chain.insert(k, r);
                     cur = Some(Parent::Record(r));
                 } else {
-                    let candidates: SmallVec<[Ix; 2]> = recs
-                        .iter()
-                        .filter(|(_, _, parent)| on_chain(parent))
-                        .map(|&(_, ix, _)| ix)
-                        .collect();
-                    for &ix in &candidates {
+                    for &(_, ix, _) in &candidates {
                         statuses.push((ix, Status::Void(VoidReason::Fork)));
                     }
                     end = Some(Frontier {

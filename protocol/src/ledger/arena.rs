@@ -200,12 +200,12 @@ impl Accounts {
 impl Index<Acct> for Accounts {
     type Output = Account;
     fn index(&self, a: Acct) -> &Account {
-        &self.accounts[a.0 as usize]
+        &self.accounts[a.index()]
     }
 }
 
 impl IndexMut<Acct> for Accounts {
     fn index_mut(&mut self, a: Acct) -> &mut Account {
-        &mut self.accounts[a.0 as usize]
+        &mut self.accounts[a.index()]
     }
 }

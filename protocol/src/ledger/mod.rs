@@ -233,8 +233,8 @@ impl<S: RecordSet> Ledger<S> {
         } else {
             match parse_alone(&self.spec, signed, id) {
                 Err(e) => self.refuse(id, e),
-                Ok(p) => match p.verify(&mut self.verifier) {
-                    Ok(r) => self.admit(r),
+                Ok(p) => match self.verifier.verify(p.key(), p.signature(), p.body_bytes()) {
+                    Ok(()) => self.admit(p.into_checked()),
                     Err(e) => self.refuse(id, e),
                 },
             }
